@@ -1,0 +1,131 @@
+import { CloudRunAuthConfigError } from '../errors/config.error.js';
+import { IdTokenProvider } from '../token/id-token.provider.js';
+import type { CloudRunAuthModuleOptions } from '../module/cloud-run-auth-options.interface.js';
+import type { ServiceDefinition } from '../module/service-definition.interface.js';
+import type { ResolvedCloudRunAuthOptions, ResolvedServiceDefinition } from './resolved-options.interface.js';
+
+const MODULE_KEYS = ['services', 'isGlobal', 'tokenProvider', 'tokenCache', 'prefetch', 'inbound'];
+const SERVICE_KEYS = ['name', 'url', 'audience', 'tokenHeader', 'authenticate', 'http'];
+const CACHE_KEYS = ['refreshWindowSeconds', 'timeoutMs', 'deadlineMs', 'initialBackoffMs', 'maxBackoffMs'];
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** Rejects keys that are not options: a typo must not silently disable a setting. */
+export function assertKnownKeys(value: object, known: readonly string[], at: string): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      throw new CloudRunAuthConfigError(`unknown option "${key}" (known: ${known.join(', ')})`, `${at}.${key}`);
+    }
+  }
+}
+
+export function assertObject(value: unknown, at: string): asserts value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new CloudRunAuthConfigError('must be an object', at);
+  }
+}
+
+/**
+ * Validates module options and applies defaults. `expectedNames` (from `forRootAsync`'s
+ * `serviceNames`) must match the services returned exactly.
+ */
+export function resolveModuleOptions(
+  options: CloudRunAuthModuleOptions,
+  expectedNames?: readonly string[],
+): ResolvedCloudRunAuthOptions {
+  assertObject(options as unknown, 'options');
+  assertKnownKeys(options, MODULE_KEYS, 'options');
+  const list = options.services ?? [];
+  if (!Array.isArray(list)) throw new CloudRunAuthConfigError('must be an array of service definitions', 'services');
+  const services = new Map<string, ResolvedServiceDefinition>();
+  list.forEach((definition, index) => {
+    const service = resolveService(definition, index);
+    if (services.has(service.name)) {
+      throw new CloudRunAuthConfigError(`duplicate service name "${service.name}"`, `services[${service.name}].name`);
+    }
+    services.set(service.name, service);
+  });
+  if (expectedNames) {
+    for (const name of services.keys()) {
+      if (!expectedNames.includes(name)) {
+        throw new CloudRunAuthConfigError(
+          `the factory returned service "${name}", which is not listed in serviceNames [${expectedNames.join(', ')}]`,
+          `services[${name}]`,
+        );
+      }
+    }
+    for (const name of expectedNames) {
+      if (!services.has(name)) {
+        throw new CloudRunAuthConfigError(`serviceNames lists "${name}" but the factory returned no such service`, `services[${name}]`);
+      }
+    }
+  }
+  if (options.tokenProvider !== undefined && !(options.tokenProvider instanceof IdTokenProvider)) {
+    throw new CloudRunAuthConfigError('must be an instance of a class extending IdTokenProvider', 'tokenProvider');
+  }
+  const tokenCache = options.tokenCache ?? {};
+  assertObject(tokenCache, 'tokenCache');
+  assertKnownKeys(tokenCache, CACHE_KEYS, 'tokenCache');
+  for (const [key, value] of Object.entries(tokenCache)) {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+      throw new CloudRunAuthConfigError('must be a positive number', `tokenCache.${key}`);
+    }
+  }
+  return {
+    services,
+    tokenProvider: options.tokenProvider,
+    tokenCache,
+    prefetch: options.prefetch ?? false,
+    inbound: options.inbound,
+  };
+}
+
+function resolveService(definition: ServiceDefinition, index: number): ResolvedServiceDefinition {
+  assertObject(definition as unknown, `services[${index}]`);
+  const { name } = definition;
+  if (typeof name !== 'string' || name.trim() === '') {
+    throw new CloudRunAuthConfigError('must be a non-empty string', `services[${index}].name`);
+  }
+  const at = `services[${name}]`;
+  assertKnownKeys(definition, SERVICE_KEYS, at);
+  let url: URL;
+  try {
+    url = new URL(definition.url);
+  } catch {
+    throw new CloudRunAuthConfigError(`must be an absolute URL, got ${JSON.stringify(definition.url)}`, `${at}.url`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new CloudRunAuthConfigError(`must be an https: URL, got ${url.protocol}`, `${at}.url`);
+  }
+  if (url.protocol === 'http:' && !LOOPBACK.has(url.hostname)) {
+    throw new CloudRunAuthConfigError(
+      `plain http is only allowed to loopback (localhost, 127.0.0.1, ::1); ID tokens must not cross a network in clear text, got host ${url.hostname}`,
+      `${at}.url`,
+    );
+  }
+  if (url.username || url.password) {
+    throw new CloudRunAuthConfigError('must not contain credentials', `${at}.url`);
+  }
+  const audience = definition.audience ?? url.origin;
+  if (typeof audience !== 'string' || audience.trim() === '') {
+    throw new CloudRunAuthConfigError('must be a non-empty string', `${at}.audience`);
+  }
+  const tokenHeader = definition.tokenHeader ?? 'authorization';
+  if (tokenHeader !== 'authorization' && tokenHeader !== 'x-serverless-authorization') {
+    throw new CloudRunAuthConfigError(`must be 'authorization' or 'x-serverless-authorization'`, `${at}.tokenHeader`);
+  }
+  if (definition.authenticate !== undefined && typeof definition.authenticate !== 'boolean') {
+    throw new CloudRunAuthConfigError('must be a boolean', `${at}.authenticate`);
+  }
+  const http = definition.http ?? {};
+  assertObject(http, `${at}.http`);
+  if ('baseURL' in http) throw new CloudRunAuthConfigError('is taken from url; set url instead', `${at}.http.baseURL`);
+  return {
+    name,
+    url: definition.url,
+    origin: url.origin,
+    audience,
+    tokenHeader,
+    authenticate: definition.authenticate ?? true,
+    http,
+  };
+}

@@ -1,0 +1,25 @@
+import type { AxiosRequestConfig } from 'axios';
+import type { IdTokenProvider } from '../token/id-token.provider.js';
+import type { IdTokenCacheOptions } from '../token/id-token-cache.options.js';
+import type { InboundOptions } from '../guard/inbound-options.interface.js';
+
+/** A `ServiceDefinition` after validation, with defaults applied. */
+export interface ResolvedServiceDefinition {
+  name: string;
+  url: string;
+  /** Origin of `url`; the only origin tokens are sent to. */
+  origin: string;
+  audience: string;
+  tokenHeader: 'authorization' | 'x-serverless-authorization';
+  authenticate: boolean;
+  http: AxiosRequestConfig;
+}
+
+/** The module's configuration after validation. */
+export interface ResolvedCloudRunAuthOptions {
+  services: Map<string, ResolvedServiceDefinition>;
+  tokenProvider?: IdTokenProvider;
+  tokenCache: IdTokenCacheOptions;
+  prefetch: boolean;
+  inbound?: InboundOptions;
+}

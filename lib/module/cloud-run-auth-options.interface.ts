@@ -1,0 +1,45 @@
+import type { ModuleMetadata, Provider, Type, InjectionToken, OptionalFactoryDependency } from '@nestjs/common';
+import type { IdTokenProvider } from '../token/id-token.provider.js';
+import type { IdTokenCacheOptions } from '../token/id-token-cache.options.js';
+import type { InboundOptions } from '../guard/inbound-options.interface.js';
+import type { ServiceDefinition } from './service-definition.interface.js';
+
+/** Options of `CloudRunAuthModule.forRoot()` and of the `forRootAsync()` factory. */
+export interface CloudRunAuthModuleOptions {
+  /** Services to call; one `ServiceClient` each. @default [] */
+  services?: ServiceDefinition[];
+  /** Register the module globally. Ignored when returned from an async factory. @default true */
+  isGlobal?: boolean;
+  /** Where ID tokens come from. @default a `GoogleIdTokenProvider` (Application Default Credentials) */
+  tokenProvider?: IdTokenProvider;
+  /** Tuning of the shared token cache. @default see `IdTokenCacheOptions` */
+  tokenCache?: IdTokenCacheOptions;
+  /** Fetch a token for every authenticated service at bootstrap; failures are logged, boot goes on. @default false */
+  prefetch?: boolean;
+  /** Verify inbound ID tokens with `CloudRunAuthGuard`. @default none (no guard configured) */
+  inbound?: InboundOptions;
+}
+
+/** Implemented by a class passed as `useClass`/`useExisting` to `forRootAsync()`. */
+export interface CloudRunAuthOptionsFactory {
+  createCloudRunAuthOptions(): Promise<CloudRunAuthModuleOptions> | CloudRunAuthModuleOptions;
+}
+
+/** Options of `CloudRunAuthModule.forRootAsync()`. */
+export interface CloudRunAuthModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+  /**
+   * Names of the services the factory will return. Needed up front because DI tokens
+   * (`@InjectServiceClient(name)`) must exist before the factory runs; boot fails if the
+   * factory returns a different set.
+   * @default []
+   */
+  serviceNames?: string[];
+  /** Register the module globally. @default true */
+  isGlobal?: boolean;
+  useFactory?: (...args: any[]) => Promise<CloudRunAuthModuleOptions> | CloudRunAuthModuleOptions;
+  inject?: (InjectionToken | OptionalFactoryDependency)[];
+  useClass?: Type<CloudRunAuthOptionsFactory>;
+  useExisting?: Type<CloudRunAuthOptionsFactory>;
+  /** Extra providers for the module's scope. @default [] */
+  extraProviders?: Provider[];
+}

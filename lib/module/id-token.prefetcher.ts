@@ -1,0 +1,28 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { IdTokenCache } from '../token/id-token.cache.js';
+import { CLOUD_RUN_AUTH_CONFIG } from './cloud-run-auth.constants.js';
+import type { ResolvedCloudRunAuthOptions } from '../config/resolved-options.interface.js';
+
+/** With `prefetch: true`, warms the cache for every authenticated service; never fails boot. */
+@Injectable()
+export class IdTokenPrefetcher implements OnApplicationBootstrap {
+  private readonly logger = new Logger('CloudRunAuth');
+
+  constructor(
+    @Inject(CLOUD_RUN_AUTH_CONFIG) private readonly config: ResolvedCloudRunAuthOptions,
+    private readonly cache: IdTokenCache,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.config.prefetch) return;
+    const audiences = new Set([...this.config.services.values()].filter((s) => s.authenticate).map((s) => s.audience));
+    // Bounded by the cache's deadline; boot waits at most that long, and never fails.
+    await Promise.all(
+      [...audiences].map((audience) =>
+        this.cache.getToken(audience).catch((error: Error) => {
+          this.logger.warn(`Prefetching an ID token for ${audience} failed; requests will retry: ${error.message}`);
+        }),
+      ),
+    );
+  }
+}

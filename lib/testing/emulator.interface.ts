@@ -1,0 +1,82 @@
+/** Options of {@link startEmulator}. */
+export interface EmulatorOptions {
+  /** TCP port on 127.0.0.1. @default 0 (a free port) */
+  port?: number;
+  /** The identity the metadata server hands out. @default 'caller@emulator-project.iam.gserviceaccount.com' */
+  serviceAccountEmail?: string;
+  /** Lifetime of minted ID tokens. @default 3600 (Google's) */
+  tokenLifetimeSeconds?: number;
+  /** Project id served at `/computeMetadata/v1/project/project-id`. @default 'emulator-project' */
+  projectId?: string;
+  /** `Cache-Control: max-age` of the JWKS response. @default 21600 */
+  certsMaxAgeSeconds?: number;
+}
+
+/** Options of {@link Emulator.mintIdToken}. */
+export interface MintOptions {
+  /** Token lifetime; `exp = iat + lifetimeSeconds`. @default the emulator's `tokenLifetimeSeconds` */
+  lifetimeSeconds?: number;
+  /** Header fields to merge over `{ alg: 'RS256', kid, typ: 'JWT' }` (for forging tests). */
+  header?: Record<string, unknown>;
+  /**
+   * Produce the form Cloud Run passes to a container after its IAM check:
+   * the signature replaced by `SIGNATURE_REMOVED_BY_GOOGLE`. @default false
+   */
+  stripSignature?: boolean;
+}
+
+/** How {@link Emulator.fail} makes an endpoint misbehave. */
+export interface FailOptions {
+  /**
+   * `error`: answer 503; `slow`: answer normally after `delayMs`;
+   * `hang`: never answer; `garbage`: answer 200 with a body that is not what was asked for.
+   */
+  mode: 'error' | 'slow' | 'hang' | 'garbage';
+  /** How many requests misbehave; `Infinity` for all. @default 1 */
+  times?: number;
+  /** Delay of `slow`. @default 1000 */
+  delayMs?: number;
+}
+
+/** One request the emulator received, for wire-level assertions. */
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** A running emulator: a GCE metadata server and a Google JWKS endpoint on loopback. */
+export interface Emulator {
+  /** `host:port`, the value for `GCE_METADATA_HOST`. */
+  metadataHost: string;
+  /** `http://host:port`. */
+  url: string;
+  /** JWKS URL, the stand-in for `https://www.googleapis.com/oauth2/v3/certs`. */
+  certsUrl: string;
+  /** PEM map URL, the stand-in for `https://www.googleapis.com/oauth2/v1/certs`. */
+  pemCertsUrl: string;
+  /** The email the metadata server reports and puts in tokens. */
+  serviceAccountEmail: string;
+  /** The key id tokens are currently signed with. */
+  readonly currentKid: string;
+  /**
+   * Signs a Google-shaped ID token with the current key. `claims` override the defaults
+   * (`iss`, `aud`, `azp`, `sub`, `email`, `email_verified`, `iat`, `exp`); a claim set to
+   * `undefined` is removed.
+   */
+  mintIdToken(claims?: Record<string, unknown>, options?: MintOptions): string;
+  /** Adds a new current signing key (the previous one stays published, as Google does); returns its kid. */
+  rotateKeys(options?: { dropPrevious?: boolean }): string;
+  /** Requests received whose path equals `path`, or ends with `/path` when `path` is relative; all when omitted. */
+  requestCount(path?: string): number;
+  /** The recorded requests, filtered like {@link Emulator.requestCount}. */
+  requests(path?: string): RecordedRequest[];
+  /** Makes the next `times` requests to `path` misbehave. */
+  fail(path: string, options: FailOptions): void;
+  /** Clears recorded requests and pending failures. */
+  reset(): void;
+  /** Stops the server and drops every open connection, hung ones included. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,8 @@
+export { startEmulator } from './emulator.js';
+export type {
+  Emulator,
+  EmulatorOptions,
+  FailOptions,
+  MintOptions,
+  RecordedRequest,
+} from './emulator.interface.js';
