@@ -4,10 +4,7 @@ import type { ResolvedServiceDefinition } from '../config/resolved-options.inter
 
 /** Set on the config of the one replay after a 401; a string key so that axios' mergeConfig keeps it. */
 const RETRIED = 'cloudRunAuthRetried';
-/** The token a request carried, kept off the headers so redaction cannot lose it. */
-const SENT_TOKEN = Symbol('cloudRunAuthToken');
-
-type TrackedConfig = InternalAxiosRequestConfig & { [SENT_TOKEN]?: string; [RETRIED]?: boolean };
+type TrackedConfig = InternalAxiosRequestConfig & { [RETRIED]?: boolean };
 
 /**
  * Installs the ID-token interceptors on a service's axios instance:
@@ -23,13 +20,15 @@ export function installIdTokenInterceptors(
   cache: IdTokenCache,
 ): void {
   const header = service.tokenHeader;
+  // The token each request carried, off the config so that logging the config cannot show it.
+  const sentTokens = new WeakMap<object, string>();
 
   instance.interceptors.request.use(async (config: TrackedConfig) => {
-    delete config[SENT_TOKEN];
+    sentTokens.delete(config);
     if (originOf(instance.getUri(config)) !== service.origin) return config;
     const token = await cache.getToken(service.audience);
     config.headers.set(header, `Bearer ${token}`);
-    config[SENT_TOKEN] = token;
+    sentTokens.set(config, token);
     const userBeforeRedirect = config.beforeRedirect;
     config.beforeRedirect = (options, responseDetails, requestDetails) => {
       if (originOf(options.href) !== service.origin) deleteHeader(options.headers, header);
@@ -42,7 +41,7 @@ export function installIdTokenInterceptors(
     (response: AxiosResponse) => redact(response, header),
     async (error: AxiosError) => {
       const config = error.config as TrackedConfig | undefined;
-      const token = config?.[SENT_TOKEN];
+      const token = config && sentTokens.get(config);
       if (config && token && error.response?.status === 401 && !config[RETRIED] && isReplayable(config.data)) {
         cache.invalidate(service.audience, token);
         redact(error, header);

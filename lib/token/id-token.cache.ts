@@ -22,6 +22,8 @@ interface Entry {
 
 /** After a failed background refresh, wait this long before the next one (the cached token is still served). */
 const BACKGROUND_RETRY_COOLDOWN_MS = 5000;
+/** How long an aborted provider may take to reject with its own error before a generic timeout is reported. */
+const ABORT_GRACE_MS = 20;
 
 /**
  * The process's ID-token cache: one entry per (provider, audience), shared by every
@@ -138,18 +140,28 @@ export class IdTokenCache {
   }
 }
 
-/** One provider call, bounded by `timeoutMs` even if the provider ignores its abort signal. */
+/**
+ * One provider call, bounded by `timeoutMs` even if the provider ignores its abort signal.
+ * On timeout the provider gets a moment to reject with its own, more specific error.
+ */
 async function attemptFetch(provider: IdTokenProvider, audience: string, timeoutMs: number): Promise<string> {
   const controller = new AbortController();
+  const call = provider.getIdToken(audience, { signal: controller.signal });
+  call.catch(() => undefined);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       controller.abort();
-      reject(new IdTokenFetchError(`timed out after ${timeoutMs} ms`, audience, true));
+      const generic = new IdTokenFetchError(`timed out after ${timeoutMs} ms`, audience, true);
+      const grace = sleep(ABORT_GRACE_MS).then(() => Promise.reject(generic));
+      Promise.race([call, grace]).then(
+        () => reject(generic),
+        (error: unknown) => reject(error instanceof IdTokenFetchError ? error : generic),
+      );
     }, Math.max(timeoutMs, 1));
   });
   try {
-    return await Promise.race([provider.getIdToken(audience, { signal: controller.signal }), timeout]);
+    return await Promise.race([call, timeout]);
   } finally {
     clearTimeout(timer);
   }
