@@ -26,7 +26,7 @@ export function installIdTokenInterceptors(
   instance.interceptors.request.use(async (config: TrackedConfig) => {
     sentTokens.delete(config);
     if (originOf(instance.getUri(config)) !== service.origin) return config;
-    const token = await cache.getToken(service.audience);
+    const token = await cache.getToken(service.audience, service.tokenProvider);
     config.headers.set(header, `Bearer ${token}`);
     sentTokens.set(config, token);
     const userBeforeRedirect = config.beforeRedirect;
@@ -43,7 +43,7 @@ export function installIdTokenInterceptors(
       const config = error.config as TrackedConfig | undefined;
       const token = config && sentTokens.get(config);
       if (config && token && error.response?.status === 401 && !config[RETRIED] && isReplayable(config.data)) {
-        cache.invalidate(service.audience, token);
+        cache.invalidate(service.audience, token, service.tokenProvider);
         redact(error, header);
         return instance.request({ ...config, [RETRIED]: true } as TrackedConfig);
       }

@@ -1,28 +1,19 @@
 import { CloudRunAuthConfigError } from '../errors/config.error.js';
 import { IdTokenProvider } from '../token/id-token.provider.js';
+import { GoogleIdTokenProvider } from '../token/google-id-token.provider.js';
+import type { CredentialsOptions } from '../credentials/credentials-options.interface.js';
+import { validateCredentials } from './credentials-options.validator.js';
+import { assertKnownKeys, assertObject } from './option.assertions.js';
+
+export { assertKnownKeys, assertObject };
 import type { CloudRunAuthModuleOptions } from '../module/cloud-run-auth-options.interface.js';
 import type { ServiceDefinition } from '../module/service-definition.interface.js';
 import type { ResolvedCloudRunAuthOptions, ResolvedServiceDefinition } from './resolved-options.interface.js';
 
-const MODULE_KEYS = ['services', 'isGlobal', 'tokenProvider', 'tokenCache', 'prefetch', 'inbound'];
-const SERVICE_KEYS = ['name', 'url', 'audience', 'tokenHeader', 'authenticate', 'http'];
+const MODULE_KEYS = ['services', 'isGlobal', 'tokenProvider', 'credentials', 'tokenCache', 'prefetch', 'inbound'];
+const SERVICE_KEYS = ['name', 'url', 'audience', 'tokenHeader', 'authenticate', 'credentials', 'http'];
 const CACHE_KEYS = ['refreshWindowSeconds', 'timeoutMs', 'deadlineMs', 'initialBackoffMs', 'maxBackoffMs'];
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
-
-/** Rejects keys that are not options: a typo must not silently disable a setting. */
-export function assertKnownKeys(value: object, known: readonly string[], at: string): void {
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) {
-      throw new CloudRunAuthConfigError(`unknown option "${key}" (known: ${known.join(', ')})`, `${at}.${key}`);
-    }
-  }
-}
-
-export function assertObject(value: unknown, at: string): asserts value is Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new CloudRunAuthConfigError('must be an object', at);
-  }
-}
 
 /**
  * Validates module options and applies defaults. `expectedNames` (from `forRootAsync`'s
@@ -34,11 +25,31 @@ export function resolveModuleOptions(
 ): ResolvedCloudRunAuthOptions {
   assertObject(options as unknown, 'options');
   assertKnownKeys(options, MODULE_KEYS, 'options');
+  const credentials = validateCredentials(options.credentials, 'credentials');
+  if (options.tokenProvider !== undefined && !(options.tokenProvider instanceof IdTokenProvider)) {
+    throw new CloudRunAuthConfigError('must be an instance of a class extending IdTokenProvider', 'tokenProvider');
+  }
+  if (options.tokenProvider && credentials) {
+    throw new CloudRunAuthConfigError('give tokenProvider or credentials, not both', 'credentials');
+  }
+  // Services with equal effective credentials share one provider, hence one set of cache entries.
+  const providers = new Map<string, IdTokenProvider>();
+  const providerFor = (merged: CredentialsOptions) => {
+    const key = JSON.stringify(merged);
+    if (!providers.has(key)) providers.set(key, new GoogleIdTokenProvider(merged));
+    return providers.get(key)!;
+  };
   const list = options.services ?? [];
   if (!Array.isArray(list)) throw new CloudRunAuthConfigError('must be an array of service definitions', 'services');
   const services = new Map<string, ResolvedServiceDefinition>();
   list.forEach((definition, index) => {
     const service = resolveService(definition, index);
+    if (definition.credentials !== undefined) {
+      if (options.tokenProvider) {
+        throw new CloudRunAuthConfigError('cannot be combined with a custom tokenProvider', `services[${service.name}].credentials`);
+      }
+      service.tokenProvider = providerFor({ ...credentials, ...validateCredentials(definition.credentials, `services[${service.name}].credentials`) });
+    }
     if (services.has(service.name)) {
       throw new CloudRunAuthConfigError(`duplicate service name "${service.name}"`, `services[${service.name}].name`);
     }
@@ -59,9 +70,6 @@ export function resolveModuleOptions(
       }
     }
   }
-  if (options.tokenProvider !== undefined && !(options.tokenProvider instanceof IdTokenProvider)) {
-    throw new CloudRunAuthConfigError('must be an instance of a class extending IdTokenProvider', 'tokenProvider');
-  }
   const tokenCache = options.tokenCache ?? {};
   assertObject(tokenCache, 'tokenCache');
   assertKnownKeys(tokenCache, CACHE_KEYS, 'tokenCache');
@@ -72,7 +80,7 @@ export function resolveModuleOptions(
   }
   return {
     services,
-    tokenProvider: options.tokenProvider,
+    tokenProvider: options.tokenProvider ?? providerFor(credentials ?? {}),
     tokenCache,
     prefetch: options.prefetch ?? false,
     inbound: options.inbound,

@@ -13,12 +13,15 @@ export interface ResolvedServiceDefinition {
   tokenHeader: 'authorization' | 'x-serverless-authorization';
   authenticate: boolean;
   http: AxiosRequestConfig;
+  /** This service's own token provider when it has `credentials`; `undefined` means the module's. */
+  tokenProvider?: IdTokenProvider;
 }
 
 /** The module's configuration after validation. */
 export interface ResolvedCloudRunAuthOptions {
   services: Map<string, ResolvedServiceDefinition>;
-  tokenProvider?: IdTokenProvider;
+  /** The module's provider: the `tokenProvider` option or Google's with the module's `credentials`. */
+  tokenProvider: IdTokenProvider;
   tokenCache: IdTokenCacheOptions;
   prefetch: boolean;
   inbound?: InboundOptions;

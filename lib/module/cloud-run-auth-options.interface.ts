@@ -3,6 +3,7 @@ import type { IdTokenProvider } from '../token/id-token.provider.js';
 import type { IdTokenCacheOptions } from '../token/id-token-cache.options.js';
 import type { InboundOptions } from '../guard/inbound-options.interface.js';
 import type { ServiceDefinition } from './service-definition.interface.js';
+import type { CredentialsOptions } from '../credentials/credentials-options.interface.js';
 
 /** Options of `CloudRunAuthModule.forRoot()` and of the `forRootAsync()` factory. */
 export interface CloudRunAuthModuleOptions {
@@ -12,6 +13,8 @@ export interface CloudRunAuthModuleOptions {
   isGlobal?: boolean;
   /** Where ID tokens come from. @default a `GoogleIdTokenProvider` (Application Default Credentials) */
   tokenProvider?: IdTokenProvider;
+  /** Which Google identity mints tokens for every service (per-service `credentials` merge over it). @default Application Default Credentials */
+  credentials?: CredentialsOptions;
   /** Tuning of the shared token cache. @default see `IdTokenCacheOptions` */
   tokenCache?: IdTokenCacheOptions;
   /** Fetch a token for every authenticated service at bootstrap; failures are logged, boot goes on. @default false */

@@ -5,7 +5,6 @@ import { resolveModuleOptions } from '../config/options.validator.js';
 import type { ResolvedCloudRunAuthOptions } from '../config/resolved-options.interface.js';
 import { CloudRunAuthConfigError } from '../errors/config.error.js';
 import { createInboundProviders, INBOUND_EXPORTS } from '../guard/inbound.providers.js';
-import { GoogleIdTokenProvider } from '../token/google-id-token.provider.js';
 import { IdTokenCache } from '../token/id-token.cache.js';
 import { IdTokenProvider } from '../token/id-token.provider.js';
 import { CLOUD_RUN_AUTH_CONFIG, CLOUD_RUN_AUTH_OPTIONS } from './cloud-run-auth.constants.js';
@@ -75,7 +74,7 @@ export class CloudRunAuthModule {
       },
       {
         provide: IdTokenProvider,
-        useFactory: (config: ResolvedCloudRunAuthOptions) => config.tokenProvider ?? new GoogleIdTokenProvider(),
+        useFactory: (config: ResolvedCloudRunAuthOptions) => config.tokenProvider,
         inject: [CLOUD_RUN_AUTH_CONFIG],
       },
       {

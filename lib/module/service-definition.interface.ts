@@ -1,4 +1,5 @@
 import type { AxiosRequestConfig } from 'axios';
+import type { CredentialsOptions } from '../credentials/credentials-options.interface.js';
 
 /** One target service the application calls. */
 export interface ServiceDefinition {
@@ -16,6 +17,12 @@ export interface ServiceDefinition {
   tokenHeader?: 'authorization' | 'x-serverless-authorization';
   /** Send ID tokens at all; `false` for a local, unauthenticated target. @default true */
   authenticate?: boolean;
+  /**
+   * Identity used for this service only, merged over the module's `credentials`; e.g.
+   * `{ impersonate: 'orders-caller@p.iam.gserviceaccount.com' }` for least privilege.
+   * @default the module's credentials
+   */
+  credentials?: CredentialsOptions;
   /** Extra axios configuration of this client (timeouts, headers, …); `baseURL` comes from `url`. @default {} */
   http?: AxiosRequestConfig;
 }

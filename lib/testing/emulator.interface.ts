@@ -59,6 +59,18 @@ export interface Emulator {
   pemCertsUrl: string;
   /** The email the metadata server reports and puts in tokens. */
   serviceAccountEmail: string;
+  /** OAuth 2.0 token endpoint (JWT-bearer and refresh-token grants), the stand-in for `https://oauth2.googleapis.com/token`. */
+  tokenUri: string;
+  /** Security Token Service endpoint (token exchange), the stand-in for `https://sts.googleapis.com/v1/token`. */
+  stsUrl: string;
+  /** IAM Credentials base URL, the stand-in for `https://iamcredentials.googleapis.com`. */
+  iamCredentialsUrl: string;
+  /** A service-account key file (`type: service_account`) for `email`, with `token_uri` pointing here. @default email: the emulator's own */
+  createServiceAccountKey(email?: string): Record<string, string>;
+  /** `authorized_user` credentials with `token_uri` pointing here. @default email: 'developer@example.com' */
+  createUserCredentials(email?: string): Record<string, string>;
+  /** The principal an access token issued by this emulator belongs to; `undefined` for any other token. */
+  principalOf(accessToken: string): string | undefined;
   /** The key id tokens are currently signed with. */
   readonly currentKid: string;
   /**

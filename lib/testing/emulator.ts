@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import { createSigningKey, signJwt, toJwk, type SigningKey } from './signing-key.js';
+import { TokenEndpoints } from './token-endpoints.js';
 import type {
   Emulator,
   EmulatorOptions,
@@ -36,17 +36,19 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   let recorded: RecordedRequest[] = [];
   let failures: Failure[] = [];
   const sockets = new Set<Socket>();
+  let endpoints!: TokenEndpoints;
 
   const matches = (pattern: string, path: string) =>
     pattern.startsWith('/') ? path === pattern : path.endsWith('/' + pattern);
 
   const mint = (claims: Record<string, unknown> = {}, mintOptions: MintOptions = {}): string => {
     const iat = Math.floor(Date.now() / 1000);
+    const who = typeof claims.email === 'string' ? claims.email : email;
     const payload: Record<string, unknown> = {
       iss: 'https://accounts.google.com',
       aud: 'https://service.emulator.run.app',
-      azp: subjectOf(email),
-      sub: subjectOf(email),
+      azp: subjectOf(who),
+      sub: subjectOf(who),
       email,
       email_verified: true,
       iat,
@@ -67,6 +69,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 
   const handle = (req: IncomingMessage, res: ServerResponse, url: URL, body: string): void => {
     const path = url.pathname;
+    if (req.method === 'POST') {
+      const answer = endpoints.handle(path, req.headers, body);
+      if (answer) return send(res, answer.status, JSON.stringify(answer.json), 'application/json; charset=utf-8');
+      return send(res, 404, 'Not Found', 'text/html');
+    }
     if (path === '/oauth2/v3/certs') {
       return send(res, 200, JSON.stringify({ keys: keys.map(toJwk) }), 'application/json', {
         'Cache-Control': `public, max-age=${maxAge}, must-revalidate, no-transform`,
@@ -94,7 +101,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       if (account !== 'default' && account !== email) return send(res, 404, 'Not Found', 'text/html');
       if (leaf === 'email') return send(res, 200, email);
       if (leaf === 'token') {
-        const token = `ya29.emulator-${randomBytes(24).toString('base64url')}`;
+        const token = endpoints.issueAccessToken(email);
         return send(res, 200, JSON.stringify({ access_token: token, expires_in: lifetime - 1, token_type: 'Bearer' }), 'application/json');
       }
       if (leaf === 'identity') {
@@ -149,6 +156,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
+  endpoints = new TokenEndpoints({ url, projectId, lifetime, mint });
 
   const select = (path?: string) => (path === undefined ? recorded : recorded.filter((r) => matches(path, r.path)));
 
@@ -158,6 +166,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     certsUrl: `${url}/oauth2/v3/certs`,
     pemCertsUrl: `${url}/oauth2/v1/certs`,
     serviceAccountEmail: email,
+    tokenUri: `${url}/token`,
+    stsUrl: `${url}/v1/token`,
+    iamCredentialsUrl: url,
+    createServiceAccountKey: (who = email) => endpoints.createServiceAccountKey(who),
+    createUserCredentials: (who = 'developer@example.com') => endpoints.createUserCredentials(who),
+    principalOf: (accessToken) => endpoints.principalOf(accessToken),
     get currentKid() {
       return keys[0]!.kid;
     },

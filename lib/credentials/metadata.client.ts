@@ -43,6 +43,25 @@ export async function fetchMetadataIdToken(
   return body.trim();
 }
 
+/** An access token of the instance's default service account (the source of an impersonation). */
+export async function fetchMetadataAccessToken(
+  host: string,
+  signal?: AbortSignal,
+): Promise<{ token: string; expiresInSeconds: number }> {
+  const url = `http://${host}/computeMetadata/v1/instance/service-accounts/default/token`;
+  let response: Response;
+  try {
+    response = await fetch(url, { headers: { 'Metadata-Flavor': 'Google' }, signal, redirect: 'error' });
+  } catch (error) {
+    throw new IdTokenFetchError(`metadata server at ${host} ${signal?.aborted ? 'timed out' : `unreachable (${describe(error)})`}`, '', true, { cause: error });
+  }
+  const body = (await response.json().catch(() => ({}))) as { access_token?: unknown; expires_in?: unknown };
+  if (!response.ok || typeof body.access_token !== 'string') {
+    throw new IdTokenFetchError(`metadata server at ${host} gave no access token (HTTP ${response.status})`, '', response.status >= 500 || response.ok);
+  }
+  return { token: body.access_token, expiresInSeconds: typeof body.expires_in === 'number' ? body.expires_in : 300 };
+}
+
 function describe(error: unknown): string {
   const cause = (error as { cause?: { code?: string } })?.cause;
   return cause?.code ?? (error instanceof Error ? error.message : String(error));
