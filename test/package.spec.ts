@@ -1,0 +1,111 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * Runtime export names of each public entry point, sorted. Type-only exports do not appear here.
+ * When you add a runtime export to lib/index.ts or lib/testing/index.ts, add its name here too.
+ */
+const EXPECTED_MAIN_EXPORTS = [
+  'CloudRunAuthConfigError',
+  'CloudRunAuthModule',
+  'GoogleIdTokenProvider',
+  'IdTokenCache',
+  'IdTokenFetchError',
+  'IdTokenProvider',
+  'InjectServiceClient',
+  'ServiceClient',
+  'getServiceClientToken',
+];
+const EXPECTED_TESTING_EXPORTS = ['startEmulator'];
+
+const ENTRY_POINTS = [
+  { specifier: 'nestjs-cloud-run-auth', subpath: '.', expected: EXPECTED_MAIN_EXPORTS },
+  { specifier: 'nestjs-cloud-run-auth/testing', subpath: './testing', expected: EXPECTED_TESTING_EXPORTS },
+] as const;
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+
+/**
+ * Loads a specifier in a separate, plain Node process (no vitest transforms, no TS path mapping),
+ * so it resolves exactly as a consumer would: through package.json `exports`, here via the
+ * package's self-reference from the repository root. Uses the same Node binary as the test run.
+ */
+function exportNamesInChildProcess(mode: 'esm' | 'cjs', specifier: string): string[] {
+  const code =
+    mode === 'esm'
+      ? `const m = await import(${JSON.stringify(specifier)}); console.log(JSON.stringify(Object.keys(m).sort()));`
+      : `const m = require(${JSON.stringify(specifier)}); console.log(JSON.stringify(Object.keys(m).sort()));`;
+  const stdout = execFileSync(
+    process.execPath,
+    ['--no-warnings', `--input-type=${mode === 'esm' ? 'module' : 'commonjs'}`, '-e', code],
+    { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const lastLine = stdout.trim().split('\n').at(-1)!;
+  return JSON.parse(lastLine);
+}
+
+/** Majors allowed by a range like "^11.0.0 || ^12.0.0" (caret ranges only). */
+function caretMajors(range: string): number[] {
+  return range.split('||').map((part) => {
+    const match = /^\^(\d+)\.\d+\.\d+$/.exec(part.trim());
+    if (!match) throw new Error(`unexpected range segment "${part.trim()}" in "${range}"`);
+    return Number(match[1]);
+  });
+}
+
+describe('built package (dist/)', () => {
+  beforeAll(() => {
+    const missing = ENTRY_POINTS.map((e) => pkg.exports?.[e.subpath]?.default as string | undefined)
+      .filter((file): file is string => !!file && !existsSync(join(root, file)));
+    if (!existsSync(join(root, 'dist')) || missing.length > 0) {
+      throw new Error(
+        `dist/ is missing or incomplete (${missing.join(', ') || 'dist/'}). ` +
+          'These tests check the BUILT package: run `npm run build` first (`npm test` does it via pretest).',
+      );
+    }
+  });
+
+  describe.each(ENTRY_POINTS)('$specifier', ({ specifier, expected }) => {
+    it('exposes exactly the expected runtime exports via ESM import', () => {
+      expect(exportNamesInChildProcess('esm', specifier)).toEqual([...expected].sort());
+    });
+
+    it('exposes the same runtime exports via CommonJS require()', () => {
+      expect(exportNamesInChildProcess('cjs', specifier)).toEqual([...expected].sort());
+    });
+  });
+});
+
+describe('package.json', () => {
+  it('is an ES module package that only publishes dist/', () => {
+    expect(pkg.type).toBe('module');
+    expect(pkg.files).toEqual(['dist']);
+  });
+
+  it.each(ENTRY_POINTS)('exports "$subpath" with types and default conditions that exist in dist/', ({ subpath }) => {
+    const entry = pkg.exports[subpath];
+    expect(entry).toBeTypeOf('object');
+    // "types" must come first: TypeScript picks the first matching condition.
+    expect(Object.keys(entry)).toEqual(['types', 'default']);
+    for (const file of [entry.types, entry.default] as string[]) {
+      expect(file).toMatch(/^\.\/dist\//);
+      expect(existsSync(join(root, file)), `${file} should exist after the build`).toBe(true);
+    }
+  });
+
+  it('has legacy main/types fields that point at existing files', () => {
+    for (const file of [pkg.main, pkg.types] as string[]) {
+      expect(existsSync(join(root, file)), `${file} should exist after the build`).toBe(true);
+    }
+  });
+
+  it('declares supported peer majors', () => {
+    expect(caretMajors(pkg.peerDependencies['@nestjs/common'])).toEqual([11, 12]);
+    expect(caretMajors(pkg.peerDependencies['@nestjs/core'])).toEqual([11, 12]);
+    expect(caretMajors(pkg.peerDependencies['google-auth-library'])).toEqual([10, 11]);
+  });
+});
