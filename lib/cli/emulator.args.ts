@@ -1,0 +1,85 @@
+import { parseArgs } from 'node:util';
+
+/** Options of the `cloud-run-auth-emulator` command, after validation. */
+export interface EmulatorCliOptions {
+  port: number;
+  serviceAccountEmail: string;
+  tokenLifetimeSeconds: number;
+  projectId: string;
+  json: boolean;
+  help: boolean;
+}
+
+/** A command line the emulator cannot run with; the message is meant for the user. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export const DEFAULT_PORT = 8090;
+export const DEFAULT_SERVICE_ACCOUNT = 'caller@emulator-project.iam.gserviceaccount.com';
+export const DEFAULT_TOKEN_LIFETIME_SECONDS = 3600;
+export const DEFAULT_PROJECT_ID = 'emulator-project';
+
+export const USAGE = `Usage: cloud-run-auth-emulator [options]
+
+Runs a local stand-in for Google's side of Cloud Run service-to-service auth on 127.0.0.1:
+a metadata server that hands out real RS256-signed ID tokens, and the certificate
+endpoints (JWKS and PEM) to verify them with. Stops on Ctrl-C or SIGTERM.
+
+Options:
+  -p, --port <port>                TCP port on 127.0.0.1; 0 picks a free one   (default ${DEFAULT_PORT})
+  -e, --service-account <email>    identity the metadata server hands out
+                                   (default ${DEFAULT_SERVICE_ACCOUNT})
+  -l, --token-lifetime <seconds>   lifetime of minted ID tokens               (default ${DEFAULT_TOKEN_LIFETIME_SECONDS})
+      --project-id <id>            project id the metadata server reports     (default ${DEFAULT_PROJECT_ID})
+      --json                       print the addresses as one JSON line instead of text
+  -h, --help                       show this help
+
+Then, in the shell that runs your service:
+  export GCE_METADATA_HOST=127.0.0.1:<port>      # ID tokens come from the emulator
+  inbound.certsUrl = http://127.0.0.1:<port>/oauth2/v3/certs   # the guard verifies with its keys
+`;
+
+/** Parses and validates the command line (without `node` and the script path). */
+export function parseEmulatorArgs(argv: readonly string[]): EmulatorCliOptions {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: 'string', short: 'p' },
+        'service-account': { type: 'string', short: 'e' },
+        'token-lifetime': { type: 'string', short: 'l' },
+        'project-id': { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (error) {
+    // parseArgs' own messages are clear ("Unknown option '--x'", "Option '-p, --port <value>' argument missing").
+    throw new UsageError((error as Error).message);
+  }
+  const port = integer(values.port, '--port', DEFAULT_PORT, 0, 65535);
+  const tokenLifetimeSeconds = integer(values['token-lifetime'], '--token-lifetime', DEFAULT_TOKEN_LIFETIME_SECONDS, 1, 86400);
+  const serviceAccountEmail = (values['service-account'] as string | undefined) ?? DEFAULT_SERVICE_ACCOUNT;
+  if (!/^[^\s@]+@[^\s@]+$/.test(serviceAccountEmail)) {
+    throw new UsageError(`--service-account must be an email address, got ${JSON.stringify(serviceAccountEmail)}`);
+  }
+  const projectId = (values['project-id'] as string | undefined) ?? DEFAULT_PROJECT_ID;
+  if (!/^[a-z][a-z0-9-]{0,62}$/.test(projectId)) {
+    throw new UsageError(`--project-id must be a project id (lowercase letters, digits, hyphens), got ${JSON.stringify(projectId)}`);
+  }
+  return { port, serviceAccountEmail, tokenLifetimeSeconds, projectId, json: values.json === true, help: values.help === true };
+}
+
+function integer(raw: unknown, flag: string, fallback: number, min: number, max: number): number {
+  if (raw === undefined) return fallback;
+  const text = String(raw).trim();
+  const value = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}

@@ -1,0 +1,131 @@
+import { createPublicKey, verify, type JsonWebKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { isListening, runScript, type RunningScript } from './utils/child-process.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const BIN = join(root, pkg.bin['cloud-run-auth-emulator']);
+
+/** Verifies an RS256 JWT against a JWKS with node:crypto only; returns its payload. */
+function verifyWithJwks(token: string, jwks: { keys: (JsonWebKey & { kid: string })[] }): Record<string, unknown> {
+  const [header, payload, signature] = token.split('.') as [string, string, string];
+  const { alg, kid } = JSON.parse(Buffer.from(header, 'base64url').toString());
+  expect(alg).toBe('RS256');
+  const jwk = jwks.keys.find((key) => key.kid === kid);
+  expect(jwk, `kid ${kid} is published`).toBeDefined();
+  const key = createPublicKey({ key: jwk!, format: 'jwk' });
+  const valid = verify('RSA-SHA256', Buffer.from(`${header}.${payload}`), key, Buffer.from(signature, 'base64url'));
+  expect(valid, 'signature verifies against the published key').toBe(true);
+  return JSON.parse(Buffer.from(payload, 'base64url').toString());
+}
+
+describe('cloud-run-auth-emulator (the built bin)', () => {
+  let running: RunningScript | undefined;
+  let blocker: Server | undefined;
+
+  beforeAll(() => {
+    expect(readFileSync(BIN, 'utf8').split('\n')[0], `${BIN} must exist (npm run build) and start with a shebang`).toBe(
+      '#!/usr/bin/env node',
+    );
+  });
+  afterEach(async () => {
+    await running?.kill();
+    running = undefined;
+    await new Promise<void>((resolve) => (blocker ? blocker.close(() => resolve()) : resolve()));
+    blocker = undefined;
+  });
+
+  it('starts, prints its addresses, serves ID tokens that verify against its printed JWKS, and stops on SIGTERM', async () => {
+    running = runScript(BIN, ['--port', '0', '--service-account', 'gateway@my-project.iam.gserviceaccount.com', '--token-lifetime', '600']);
+    const [, metadataHost] = await running.waitForStdout(/export GCE_METADATA_HOST=(\S+)/);
+    const [, certsUrl] = await running.waitForStdout(/certs URL \(JWKS\)\s+(\S+)/);
+    expect(metadataHost).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(certsUrl).toBe(`http://${metadataHost}/oauth2/v3/certs`);
+    expect(running.stdout()).toContain('gateway@my-project.iam.gserviceaccount.com');
+
+    const audience = 'https://orders-123.europe-west1.run.app';
+    const identityUrl =
+      `http://${metadataHost}/computeMetadata/v1/instance/service-accounts/default/identity` +
+      `?audience=${encodeURIComponent(audience)}&format=full`;
+    // The metadata protocol: without the flavor header the request is refused.
+    expect((await fetch(identityUrl)).status).toBe(403);
+    const response = await fetch(identityUrl, { headers: { 'Metadata-Flavor': 'Google' } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('metadata-flavor')).toBe('Google');
+    const token = (await response.text()).trim();
+
+    const jwks = await (await fetch(certsUrl)).json();
+    const claims = verifyWithJwks(token, jwks);
+    expect(claims).toMatchObject({
+      iss: 'https://accounts.google.com',
+      aud: audience,
+      email: 'gateway@my-project.iam.gserviceaccount.com',
+      email_verified: true,
+    });
+    expect((claims.exp as number) - (claims.iat as number)).toBe(600);
+
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toEqual({ code: 0, signal: null });
+    expect(running.stdout()).toContain('Stopped (SIGTERM)');
+    expect(await isListening(metadataHost)).toBe(false);
+  });
+
+  it('--json prints one machine-readable line; Ctrl-C (SIGINT) stops it cleanly', async () => {
+    running = runScript(BIN, ['--json', '-p', '0']);
+    const [line] = await running.waitForStdout(/^\{.*\}\n/);
+    const info = JSON.parse(line);
+    expect(info).toMatchObject({
+      metadataHost: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+      certsUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/oauth2\/v3\/certs$/),
+      serviceAccountEmail: 'caller@emulator-project.iam.gserviceaccount.com',
+      tokenLifetimeSeconds: 3600,
+    });
+    const email = await fetch(`http://${info.metadataHost}/computeMetadata/v1/instance/service-accounts/default/email`, {
+      headers: { 'Metadata-Flavor': 'Google' },
+    });
+    expect(await email.text()).toBe(info.serviceAccountEmail);
+
+    running.child.kill('SIGINT');
+    expect(await running.exited).toEqual({ code: 0, signal: null });
+    expect(running.stdout().trim().split('\n')).toHaveLength(1);
+    expect(await isListening(info.metadataHost)).toBe(false);
+  });
+
+  it('--help prints the usage and exits 0', async () => {
+    running = runScript(BIN, ['--help']);
+    expect(await running.exited).toEqual({ code: 0, signal: null });
+    expect(running.stdout()).toContain('Usage: cloud-run-auth-emulator');
+    for (const flag of ['--port', '--service-account', '--token-lifetime', '--json', '--help']) {
+      expect(running.stdout()).toContain(flag);
+    }
+  });
+
+  it.each([
+    [['--bogus'], /Unknown option '--bogus'/],
+    [['--port'], /--port <value>' argument missing/],
+    [['--port', 'abc'], /--port must be a whole number from 0 to 65535, got "abc"/],
+    [['--port', '70000'], /--port must be a whole number from 0 to 65535/],
+    [['--token-lifetime', '0'], /--token-lifetime must be a whole number from 1/],
+    [['--service-account', 'not-an-email'], /--service-account must be an email address/],
+    [['positional'], /Unexpected argument 'positional'/],
+  ])('refuses %j with a clear message and exit code 2', async (args, message) => {
+    running = runScript(BIN, args);
+    expect(await running.exited).toEqual({ code: 2, signal: null });
+    expect(running.stderr()).toMatch(message);
+    expect(running.stderr()).toContain('--help');
+    expect(running.stdout()).toBe('');
+  });
+
+  it('says so and exits 1 when the port is taken', async () => {
+    blocker = createServer();
+    await new Promise<void>((resolve) => blocker!.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as { port: number };
+    running = runScript(BIN, ['--port', String(port)]);
+    expect(await running.exited).toEqual({ code: 1, signal: null });
+    expect(running.stderr()).toContain(`port ${port} on 127.0.0.1 is already in use`);
+  });
+});
