@@ -18,6 +18,17 @@ const EXPECTED_MAIN_EXPORTS = [
   'InjectServiceClient',
   'ServiceClient',
   'getServiceClientToken',
+  // Inbound verification
+  'ALLOWED_CALLERS_METADATA',
+  'AllowedCallers',
+  'Caller',
+  'CloudRunAuthGuard',
+  'IdTokenVerifier',
+  'SKIP_CLOUD_RUN_AUTH_METADATA',
+  'SigningKeyStore',
+  'SkipCloudRunAuth',
+  'TokenVerificationError',
+  'getCallerIdentity',
 ];
 const EXPECTED_TESTING_EXPORTS = ['startEmulator'];
 

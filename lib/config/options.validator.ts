@@ -1,4 +1,5 @@
 import { CloudRunAuthConfigError } from '../errors/config.error.js';
+import { resolveInboundOptions } from '../guard/inbound-options.validator.js';
 import { IdTokenProvider } from '../token/id-token.provider.js';
 import { GoogleIdTokenProvider } from '../token/google-id-token.provider.js';
 import type { CredentialsOptions } from '../credentials/credentials-options.interface.js';
@@ -83,7 +84,7 @@ export function resolveModuleOptions(
     tokenProvider: options.tokenProvider ?? providerFor(credentials ?? {}),
     tokenCache,
     prefetch: options.prefetch ?? false,
-    inbound: options.inbound,
+    inbound: resolveInboundOptions(options.inbound),
   };
 }
 

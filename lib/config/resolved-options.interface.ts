@@ -1,7 +1,7 @@
 import type { AxiosRequestConfig } from 'axios';
 import type { IdTokenProvider } from '../token/id-token.provider.js';
 import type { IdTokenCacheOptions } from '../token/id-token-cache.options.js';
-import type { InboundOptions } from '../guard/inbound-options.interface.js';
+import type { ResolvedInboundOptions } from '../guard/inbound-options.interface.js';
 
 /** A `ServiceDefinition` after validation, with defaults applied. */
 export interface ResolvedServiceDefinition {
@@ -24,5 +24,5 @@ export interface ResolvedCloudRunAuthOptions {
   tokenProvider: IdTokenProvider;
   tokenCache: IdTokenCacheOptions;
   prefetch: boolean;
-  inbound?: InboundOptions;
+  inbound?: ResolvedInboundOptions;
 }

@@ -1,0 +1,167 @@
+import { describe, expect, it } from 'vitest';
+import { Controller, Get, UseGuards } from '@nestjs/common';
+import { AllowedCallers, CloudRunAuthConfigError, CloudRunAuthGuard, IdTokenVerifier } from '../lib/index.js';
+import { compileAllowList } from '../lib/guard/allowed-callers.matcher.js';
+import { resolveInboundOptions } from '../lib/guard/inbound-options.validator.js';
+import { compileGuardedModule } from './utils/guarded-app.js';
+
+const AUDIENCE = 'https://orders-abc123-ew.a.run.app';
+
+async function bootError(options: Parameters<typeof compileGuardedModule>[0], controllers?: Parameters<typeof compileGuardedModule>[1]) {
+  try {
+    const moduleRef = await compileGuardedModule(options, controllers);
+    await moduleRef.close();
+  } catch (error) {
+    return error as CloudRunAuthConfigError;
+  }
+  throw new Error('the module booted');
+}
+
+describe('secure by default', () => {
+  it.each([
+    ['forRoot', { inbound: { audience: AUDIENCE } }],
+    ['forRoot with an empty allow-list', { inbound: { audience: AUDIENCE, allowedCallers: [] } }],
+    ['forRootAsync', { async: { useFactory: () => ({ inbound: { audience: AUDIENCE } }) } }],
+  ])('refuses to boot without an allow-list or allowAnyCaller (%s)', async (_name, options) => {
+    const error = await bootError(options as never);
+    expect(error).toBeInstanceOf(CloudRunAuthConfigError);
+    expect(error.field).toBe('inbound.allowedCallers');
+    expect(error.message).toMatch(/allowAnyCaller: true/);
+    expect(error.message).toMatch(/any Google account can mint an ID token/);
+  });
+
+  it('boots with an allow-list, or with allowAnyCaller: true', async () => {
+    for (const inbound of [{ audience: AUDIENCE, allowedCallers: ['a@p.iam.gserviceaccount.com'] }, { audience: AUDIENCE, allowAnyCaller: true }]) {
+      const moduleRef = await compileGuardedModule({ inbound });
+      expect(moduleRef.get(IdTokenVerifier)).toBeInstanceOf(IdTokenVerifier);
+      await moduleRef.close();
+    }
+  });
+
+  it('refuses to boot when CloudRunAuthGuard is used without inbound options', async () => {
+    const error = await bootError({ services: [] });
+    expect(error).toBeInstanceOf(CloudRunAuthConfigError);
+    expect(error.message).toMatch(/CloudRunAuthGuard is used but CloudRunAuthModule has no inbound options/);
+  });
+
+  it('boots without inbound options when the guard is not used', async () => {
+    @Controller('plain')
+    class PlainController {
+      @Get()
+      get() {
+        return 'ok';
+      }
+    }
+    const moduleRef = await compileGuardedModule({ services: [] }, [PlainController]);
+    await moduleRef.close();
+  });
+});
+
+describe('inbound option validation', () => {
+  const base = { audience: AUDIENCE, allowedCallers: ['a@p.iam.gserviceaccount.com'] };
+  it.each([
+    [{ ...base, audiance: AUDIENCE }, 'inbound.audiance', /unknown option/],
+    [{ allowedCallers: base.allowedCallers }, 'inbound.audience', /is required/],
+    [{ ...base, audience: [] }, 'inbound.audience', /is required/],
+    [{ ...base, audience: [' https://x.run.app'] }, 'inbound.audience', /surrounding spaces/],
+    [{ ...base, mode: 'trust' }, 'inbound.mode', /'verify' or 'cloud-run-iam'/],
+    [{ ...base, clockToleranceSeconds: -1 }, 'inbound.clockToleranceSeconds', /0 to 300/],
+    [{ ...base, clockToleranceSeconds: 3600 }, 'inbound.clockToleranceSeconds', /0 to 300/],
+    [{ ...base, certsUrl: 'http://certs.example.com/keys' }, 'inbound.certsUrl', /https/],
+    [{ ...base, certsUrl: 'not a url' }, 'inbound.certsUrl', /absolute URL/],
+    [{ ...base, maxHeaderBytes: 10 }, 'inbound.maxHeaderBytes', /1024 to 65536/],
+    [{ ...base, keyRefetchCooldownMs: 0 }, 'inbound.keyRefetchCooldownMs', /integer >= 1/],
+    [{ ...base, keyFetchTimeoutMs: 1.5 }, 'inbound.keyFetchTimeoutMs', /integer >= 1/],
+    [{ ...base, verifiedTokenCacheSize: -1 }, 'inbound.verifiedTokenCacheSize', /integer >= 0/],
+    [{ ...base, mount: 'yes' }, 'inbound.mount', /boolean/],
+    [{ ...base, allowAnyCaller: true }, 'inbound.allowAnyCaller', /contradict/],
+    [{ ...base, allowedCallers: ['*@gmail.com'] }, 'inbound.allowedCallers', /neither an email address nor/],
+  ])('rejects %j at %s', (inbound, field, message) => {
+    let error: CloudRunAuthConfigError | undefined;
+    try {
+      resolveInboundOptions(inbound as never);
+    } catch (e) {
+      error = e as CloudRunAuthConfigError;
+    }
+    expect(error).toBeInstanceOf(CloudRunAuthConfigError);
+    expect(error!.field).toBe(field);
+    expect(error!.message).toMatch(message);
+  });
+
+  it('applies documented defaults', () => {
+    expect(resolveInboundOptions(base)).toMatchObject({
+      audience: [AUDIENCE],
+      allowAnyCaller: false,
+      mode: 'verify',
+      mount: false,
+      clockToleranceSeconds: 30,
+      certsUrl: 'https://www.googleapis.com/oauth2/v3/certs',
+      maxHeaderBytes: 8192,
+      keyRefetchCooldownMs: 30_000,
+      keyFetchTimeoutMs: 5000,
+      verifiedTokenCacheSize: 1000,
+    });
+  });
+
+  it('reports invalid inbound options at boot with the field', async () => {
+    const error = await bootError({ inbound: { ...base, allowedCallers: ['*'] } });
+    expect(error).toBeInstanceOf(CloudRunAuthConfigError);
+    expect(error.field).toBe('inbound.allowedCallers');
+  });
+});
+
+describe('caller patterns', () => {
+  it.each([
+    'a@p.iam.gserviceaccount.com',
+    'Scheduler@My-Project.iam.gserviceaccount.com',
+    '123456789-compute@developer.gserviceaccount.com',
+    'my-project@appspot.gserviceaccount.com',
+    'user@example.com',
+    '*@my-project.iam.gserviceaccount.com',
+    '*@My-Project.IAM.gserviceaccount.com',
+  ])('accepts %s', (pattern) => {
+    expect(() => compileAllowList([pattern], 'x')).not.toThrow();
+  });
+
+  it.each([
+    '*',
+    '*@*',
+    '*@gmail.com',
+    '*@developer.gserviceaccount.com',
+    '*@appspot.gserviceaccount.com',
+    '*@iam.gserviceaccount.com',
+    '*@*.iam.gserviceaccount.com',
+    '*@gcp-sa-pubsub.iam.gserviceaccount.com',
+    '*@my-project.iam.gserviceaccount.com.evil.com',
+    'a*@my-project.iam.gserviceaccount.com',
+    '*a@my-project.iam.gserviceaccount.com',
+    'no-at-sign',
+    'a@b',
+    ' a@p.iam.gserviceaccount.com',
+    '',
+  ])('rejects %j', (pattern) => {
+    expect(() => compileAllowList([pattern], 'x')).toThrow(CloudRunAuthConfigError);
+  });
+
+  it('rejects bad patterns when @AllowedCallers is applied, and an empty list', () => {
+    expect(() => AllowedCallers('*@gmail.com')).toThrow(/@AllowedCallers\(\).*neither an email address nor/);
+    expect(() => AllowedCallers()).toThrow(/non-empty/);
+    expect(() => {
+      @UseGuards(CloudRunAuthGuard)
+      @AllowedCallers('*')
+      class Broken {}
+      return Broken;
+    }).toThrow(CloudRunAuthConfigError);
+  });
+
+  it('matches exactly, case-insensitively, and one project per wildcard', () => {
+    const list = compileAllowList(['Ops@P.iam.gserviceaccount.com', '*@team-project.iam.gserviceaccount.com'], 'x');
+    expect(list.matches('ops@p.iam.gserviceaccount.com')).toBe(true);
+    expect(list.matches('OPS@P.IAM.GSERVICEACCOUNT.COM')).toBe(true);
+    expect(list.matches('ops2@p.iam.gserviceaccount.com')).toBe(false);
+    expect(list.matches('x@team-project.iam.gserviceaccount.com')).toBe(true);
+    expect(list.matches('x@sub.team-project.iam.gserviceaccount.com')).toBe(false);
+    expect(list.matches('@team-project.iam.gserviceaccount.com')).toBe(false);
+    expect(list.matches('x@team-project.iam.gserviceaccount.com@evil.com')).toBe(false);
+  });
+});
