@@ -10,15 +10,32 @@ export interface RunningScript {
   waitForStdout(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   /** Settles when the process has exited. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Settles when stdout and stderr are closed: every process that inherited them (children too) has exited. */
+  outputClosed: Promise<void>;
   /** SIGKILLs the process if it is still running (test cleanup). */
   kill(): Promise<void>;
 }
 
-/** Runs `node script ...args` with `env` (nothing inherited beyond PATH unless passed). */
-export function runScript(script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, ipc = false): RunningScript {
-  const child = spawn(process.execPath, [script, ...args], {
-    env: { PATH: process.env.PATH, ...env },
-    stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+export interface RunOptions {
+  /** An IPC channel, as the local demo gives its services. @default false */
+  ipc?: boolean;
+  /** Its own process group (`-pid`), like a job in a terminal. @default false */
+  detached?: boolean;
+  cwd?: string;
+}
+
+/** Runs `node script ...args` with `env` (nothing inherited beyond PATH and HOME unless passed). */
+export function runScript(script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, options: RunOptions = {}): RunningScript {
+  return run(process.execPath, [script, ...args], env, options);
+}
+
+/** Runs any command, like {@link runScript}. */
+export function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}, options: RunOptions = {}): RunningScript {
+  const child = spawn(command, args, {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
+    cwd: options.cwd,
   });
   let stdout = '';
   let stderr = '';
@@ -27,12 +44,16 @@ export function runScript(script: string, args: string[] = [], env: NodeJS.Proce
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
+  const outputClosed = Promise.all(
+    [child.stdout!, child.stderr!].map((stream) => new Promise<void>((resolve) => stream.once('close', () => resolve()))),
+  ).then(() => undefined);
   const describe = () => `stdout:\n${stdout}\nstderr:\n${stderr}`;
   return {
     child,
     stdout: () => stdout,
     stderr: () => stderr,
     exited,
+    outputClosed,
     waitForStdout(pattern, timeoutMs = 15_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
@@ -66,6 +87,7 @@ export function runScript(script: string, args: string[] = [], env: NodeJS.Proce
       });
     },
     async kill() {
+      if (options.detached && child.pid && isAlive(-child.pid)) process.kill(-child.pid, 'SIGKILL');
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGKILL');
         await exited;
@@ -87,7 +109,7 @@ export function isListening(hostPort: string): Promise<boolean> {
   });
 }
 
-/** Whether a process with this pid still exists. */
+/** Whether a process with this pid (or, negative, a process group with this id) still exists. */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
