@@ -181,7 +181,7 @@ describe('credential sources', () => {
       const federated = String(calls[0]!.headers.authorization).replace(/^Bearer /, '');
       expect(emu.principalOf(federated)).toMatch(/^principal:\/\//);
       expect(JSON.parse(calls[0]!.body)).toMatchObject({ audience: target.url, includeEmail: true });
-      expect(emu.requestCount(':generateAccessToken')).toBe(0);
+      expect(emu.requestCount(`${SA}:generateAccessToken`)).toBe(0);
     });
 
     it('without service_account_impersonation_url, explains what to configure', async () => {
@@ -250,6 +250,23 @@ describe('credential sources', () => {
       expect(emu.requestCount('service-accounts/default/identity')).toBe(1);
       const auth = emu.requests(`${ORDERS_SA}:generateIdToken`)[0]!.headers.authorization as string;
       expect(emu.principalOf(auth.slice(7))).toBe('runtime@proj.iam.gserviceaccount.com');
+    });
+
+    it('prefetch warms each identity with its own grant', async () => {
+      app = await createCallerApp({
+        prefetch: true,
+        credentials: { iamCredentialsUrl: emu.iamCredentialsUrl },
+        services: [
+          { name: 'orders', url: target.url, credentials: { impersonate: ORDERS_SA } },
+          { name: 'orders-again', url: target.url, credentials: { impersonate: ORDERS_SA } },
+          { name: 'billing', url: target.url, credentials: { impersonate: BILLING_SA } },
+        ],
+      });
+      expect(emu.requestCount(`${ORDERS_SA}:generateIdToken`)).toBe(1);
+      expect(emu.requestCount(`${BILLING_SA}:generateIdToken`)).toBe(1);
+      await clientOf(app, 'billing').axiosRef.get('/b');
+      expect(sent().email).toBe(BILLING_SA);
+      expect(emu.requestCount(`${ORDERS_SA}:generateIdToken`) + emu.requestCount(`${BILLING_SA}:generateIdToken`)).toBe(2);
     });
 
     it('a denied impersonation names the source and the status', async () => {

@@ -15,11 +15,12 @@ export class IdTokenPrefetcher implements OnApplicationBootstrap {
 
   async onApplicationBootstrap(): Promise<void> {
     if (!this.config.prefetch) return;
-    const audiences = new Set([...this.config.services.values()].filter((s) => s.authenticate).map((s) => s.audience));
+    const services = [...this.config.services.values()].filter((service) => service.authenticate);
+    // Services sharing an identity and audience join one fetch: the cache is single-flight.
     // Bounded by the cache's deadline; boot waits at most that long, and never fails.
     await Promise.all(
-      [...audiences].map((audience) =>
-        this.cache.getToken(audience).catch((error: Error) => {
+      services.map(({ audience, tokenProvider }) =>
+        this.cache.getToken(audience, tokenProvider).catch((error: Error) => {
           this.logger.warn(`Prefetching an ID token for ${audience} failed; requests will retry: ${error.message}`);
         }),
       ),
