@@ -6,6 +6,7 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.spec.ts'],
+    reporters: ['default', './test/utils/summary.reporter.ts'],
     setupFiles: ['./test/setup.ts'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
