@@ -58,7 +58,7 @@ describe('cloud-run-auth-emulator (the built bin)', () => {
     expect(response.headers.get('metadata-flavor')).toBe('Google');
     const token = (await response.text()).trim();
 
-    const jwks = await (await fetch(certsUrl)).json();
+    const jwks = (await (await fetch(certsUrl)).json()) as Parameters<typeof verifyWithJwks>[1];
     const claims = verifyWithJwks(token, jwks);
     expect(claims).toMatchObject({
       iss: 'https://accounts.google.com',

@@ -5,6 +5,11 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../lib/testing/index.js';
 import { isAlive, isListening, run, runScript, type RunningScript } from './utils/child-process.js';
 
+/** The part of orders' answer these tests read. */
+interface OrderBody {
+  caller: { email: string; signatureVerified: boolean };
+}
+
 /**
  * The sample app as built by `nest build` (sample-app/dist), run the way `npm start` runs it:
  * real child processes on 127.0.0.1, real HTTP, real RS256 tokens from the emulator.
@@ -61,7 +66,7 @@ describe('local demo (the code path of `npm start`)', () => {
     // The same, checked independently of the scenario code.
     const direct = await fetch(`${demo.gateway.url}/orders/1002`);
     expect(direct.status).toBe(200);
-    expect((await direct.json()).caller.email).toBe(demo.gatewayAccount);
+    expect(((await direct.json()) as OrderBody).caller.email).toBe(demo.gatewayAccount);
     const whoami = await (await fetch(`${demo.gateway.url}/whoami`)).json();
     expect(whoami).toMatchObject({ service: 'gateway', email: demo.gatewayAccount, metadataHost: demo.emulator.metadataHost });
     expect((await fetch(`${demo.orders.url}/health`)).status).toBe(200);
@@ -98,7 +103,7 @@ describe('`npm start` entry point (sample-app/dist/main.js) without SAMPLE_SERVI
     // Still up: the printed curl line works.
     const res = await fetch(`${gatewayUrl}/orders/1001`);
     expect(res.status).toBe(200);
-    expect((await res.json()).caller.email).toBe('gateway@demo-project.iam.gserviceaccount.com');
+    expect(((await res.json()) as OrderBody).caller.email).toBe('gateway@demo-project.iam.gserviceaccount.com');
 
     running.child.kill('SIGINT');
     expect(await running.exited).toEqual({ code: 0, signal: null });
@@ -175,7 +180,7 @@ describe('one service, configured only through environment variables (as on Clou
       const stripped = emu.mintIdToken({ aud: audience }, { stripSignature: true });
       const res = await fetch(`${url}/orders/1001`, { headers: { authorization: `Bearer ${stripped}` } });
       expect(res.status).toBe(status);
-      if (signatureVerified !== undefined) expect((await res.json()).caller.signatureVerified).toBe(signatureVerified);
+      if (signatureVerified !== undefined) expect(((await res.json()) as OrderBody).caller.signatureVerified).toBe(signatureVerified);
       // A signed token of the allowed caller is accepted in both modes; the audience must match.
       const signed = await fetch(`${url}/orders/1001`, { headers: { authorization: `Bearer ${emu.mintIdToken({ aud: audience })}` } });
       expect(signed.status).toBe(200);
