@@ -23,7 +23,8 @@ function verifyWithJwks(token: string, jwks: { keys: (JsonWebKey & { kid: string
   return JSON.parse(Buffer.from(payload, 'base64url').toString());
 }
 
-describe('cloud-run-auth-emulator (the built bin)', () => {
+// Child processes start slowly on a loaded machine; their own waits are up to 30 s.
+describe('cloud-run-auth-emulator (the built bin)', { timeout: 60_000 }, () => {
   let running: RunningScript | undefined;
   let blocker: Server | undefined;
 

@@ -28,7 +28,8 @@ beforeAll(async () => {
   demoModule = await import('../sample-app/dist/demo/demo.js');
 });
 
-describe('local demo (the code path of `npm start`)', () => {
+// Child processes start slowly on a loaded machine; their own waits are up to 30 s.
+describe('local demo (the code path of `npm start`)', { timeout: 60_000 }, () => {
   let demo: Awaited<ReturnType<DemoModule['startDemo']>> | undefined;
   afterEach(async () => {
     await demo?.close();
@@ -80,7 +81,8 @@ describe('local demo (the code path of `npm start`)', () => {
   });
 });
 
-describe('`npm start` entry point (sample-app/dist/main.js) without SAMPLE_SERVICE or K_SERVICE', () => {
+// Child processes start slowly on a loaded machine; their own waits are up to 30 s.
+describe('`npm start` entry point (sample-app/dist/main.js) without SAMPLE_SERVICE or K_SERVICE', { timeout: 60_000 }, () => {
   let running: RunningScript | undefined;
   afterEach(async () => {
     await running?.kill();
@@ -141,7 +143,8 @@ describe('`npm start` entry point (sample-app/dist/main.js) without SAMPLE_SERVI
   });
 });
 
-describe('one service, configured only through environment variables (as on Cloud Run)', () => {
+// Child processes start slowly on a loaded machine; their own waits are up to 30 s.
+describe('one service, configured only through environment variables (as on Cloud Run)', { timeout: 60_000 }, () => {
   let emu: Emulator;
   let running: RunningScript | undefined;
   afterEach(async () => {
