@@ -62,6 +62,37 @@ describe('ServiceClient against the emulator', () => {
     }
   });
 
+  it('decides the origin exactly where axios sends the request', async () => {
+    const other = await startTarget();
+    try {
+      app = await createCallerApp({ services: [{ name: 'orders', url: `${target.url}/api` }] });
+      const client = clientOf(app, 'orders').axiosRef;
+      const shapes: Array<[string, Record<string, unknown>]> = [
+        ['x', {}],
+        ['/x', {}],
+        ['?q=1', {}],
+        ['@127.0.0.1/x', {}],
+        ['.evil.example/x', {}],
+        [`${other.url}/abs`, {}],
+        [`${other.url}/not-abs`, { allowAbsoluteUrls: false }],
+        ['/base', { baseURL: other.url }],
+        ['/x', { params: { next: other.url } }],
+        [`${target.url.toUpperCase().replace('HTTP', 'http')}/upper`, {}],
+      ];
+      for (const [url, config] of shapes) await client.get(url, config).catch(() => undefined);
+      // Every request went somewhere; the token went exactly with those that reached the target.
+      expect(target.requests.length + other.requests.length).toBe(shapes.length);
+      expect(target.requests.every((r) => bearer(r.headers) !== undefined)).toBe(true);
+      expect(other.requests.every((r) => r.headers.authorization === undefined)).toBe(true);
+      expect(other.requests.map((r) => r.url).sort()).toEqual(['/abs', '/base']);
+      // A protocol-relative URL is absolute to axios but has no origin: no token, and axios refuses it.
+      await expect(client.get(`//127.0.0.1:${other.port}/x`)).rejects.toThrow();
+      expect(other.requests).toHaveLength(2);
+    } finally {
+      await other.close();
+    }
+  });
+
   it.each(['authorization', 'x-serverless-authorization'] as const)(
     'drops the %s token on a redirect to another origin, keeps it on a same-origin one',
     async (tokenHeader) => {

@@ -25,7 +25,7 @@ export function installIdTokenInterceptors(
 
   instance.interceptors.request.use(async (config: TrackedConfig) => {
     sentTokens.delete(config);
-    if (originOf(instance.getUri(config)) !== service.origin) return config;
+    if (requestOrigin(config, service) !== service.origin) return config;
     const token = await cache.getToken(service.audience, service.tokenProvider);
     config.headers.set(header, `Bearer ${token}`);
     sentTokens.set(config, token);
@@ -50,6 +50,22 @@ export function installIdTokenInterceptors(
       throw redact(error, header);
     },
   );
+}
+
+/** axios' own test for an absolute URL (`isAbsoluteURL`): a scheme, or a protocol-relative `//`. */
+const ABSOLUTE_URL = /^([a-z][a-z\d+\-.]*:)?\/\//i;
+
+/**
+ * The origin axios will send `config` to, decided as axios' `buildFullPath` does: an absolute
+ * `url` wins (unless `allowAbsoluteUrls` is false), else the URL is `baseURL` + '/' + `url`,
+ * whose origin is `baseURL`'s. Query parameters cannot change an origin. Cheaper than
+ * `instance.getUri()`, which merges the whole config again on every request.
+ */
+function requestOrigin(config: InternalAxiosRequestConfig, service: ResolvedServiceDefinition): string | undefined {
+  const url = config.url ?? '';
+  if (ABSOLUTE_URL.test(url) && config.allowAbsoluteUrls !== false) return originOf(url);
+  if (!config.baseURL) return originOf(url);
+  return config.baseURL === service.url ? service.origin : originOf(config.baseURL);
 }
 
 function originOf(url: string | undefined): string | undefined {
