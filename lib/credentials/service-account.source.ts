@@ -1,5 +1,5 @@
-import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
-import { encodeSegment } from '../jwt/jwt.codec.js';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { signRs256Jwt } from '../jwt/jwt.signer.js';
 import { IdTokenFetchError } from '../errors/id-token-fetch.error.js';
 import { memoizeAccessToken } from './access-token.memo.js';
 import { CLOUD_PLATFORM_SCOPE, type CredentialSource } from './credential-source.interface.js';
@@ -48,8 +48,7 @@ export class ServiceAccountSource implements CredentialSource {
     const iat = Math.floor(Date.now() / 1000);
     const header = { alg: 'RS256', typ: 'JWT', ...(this.keyId ? { kid: this.keyId } : {}) };
     const payload = { iss: this.email, sub: this.email, aud: this.tokenUri, iat, exp: iat + 3600, ...claims };
-    const input = `${encodeSegment(header)}.${encodeSegment(payload)}`;
-    const assertion = `${input}.${sign('sha256', Buffer.from(input), this.key).toString('base64url')}`;
+    const assertion = signRs256Jwt(this.key, header, payload);
     return postToGoogle(this.tokenUri, { form: { grant_type: JWT_BEARER, assertion } }, `${this.description}, ${what}`, audience, signal);
   }
 }

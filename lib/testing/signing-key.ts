@@ -1,5 +1,5 @@
-import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { encodeSegment } from '../jwt/jwt.codec.js';
+import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { signRs256Jwt } from '../jwt/jwt.signer.js';
 
 /** An RSA key pair with a Google-style key id, used by the emulator to sign tokens. */
 export interface SigningKey {
@@ -26,7 +26,5 @@ export function signJwt(
   payload: Record<string, unknown>,
   header: Record<string, unknown> = {},
 ): string {
-  const signingInput = `${encodeSegment({ alg: 'RS256', kid: key.kid, typ: 'JWT', ...header })}.${encodeSegment(payload)}`;
-  const signature = sign('sha256', Buffer.from(signingInput), key.privateKey).toString('base64url');
-  return `${signingInput}.${signature}`;
+  return signRs256Jwt(key.privateKey, { alg: 'RS256', kid: key.kid, typ: 'JWT', ...header }, payload);
 }

@@ -1,5 +1,6 @@
-import { generateKeyPairSync, randomBytes, verify, type KeyObject } from 'node:crypto';
+import { randomBytes, verify, type KeyObject } from 'node:crypto';
 import { decodeJwt } from '../jwt/jwt.codec.js';
+import { createSigningKey } from './signing-key.js';
 
 /** What the token endpoints need from the emulator. */
 export interface TokenEndpointContext {
@@ -35,8 +36,7 @@ export class TokenEndpoints {
 
   /** A service-account key file whose `token_uri` is this emulator; its public key is registered here. */
   createServiceAccountKey(email: string): Record<string, string> {
-    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const keyId = randomBytes(20).toString('hex');
+    const { kid: keyId, privateKey, publicKey } = createSigningKey();
     this.keys.set(keyId, { email, publicKey });
     return {
       type: 'service_account',
