@@ -12,14 +12,31 @@ export function metadataHostFromEnv(env: NodeJS.ProcessEnv = process.env): strin
  * Asks the metadata server for an ID token. The audience is URL-encoded (it is often a URL
  * with its own query string) and `format=full` makes the token carry `email`.
  */
-export async function fetchMetadataIdToken(
+export async function fetchMetadataIdToken(host: string, audience: string, signal?: AbortSignal): Promise<string> {
+  const path = `identity?audience=${encodeURIComponent(audience)}&format=full`;
+  return (await getMetadata(host, path, audience, signal)).trim();
+}
+
+/** An access token of the instance's default service account (the source of an impersonation). */
+export async function fetchMetadataAccessToken(
   host: string,
-  audience: string,
   signal?: AbortSignal,
-): Promise<string> {
-  const url =
-    `http://${host}/computeMetadata/v1/instance/service-accounts/default/identity` +
-    `?audience=${encodeURIComponent(audience)}&format=full`;
+): Promise<{ token: string; expiresInSeconds: number }> {
+  let body: { access_token?: unknown; expires_in?: unknown } = {};
+  try {
+    body = JSON.parse(await getMetadata(host, 'token', '', signal)) as typeof body;
+  } catch (error) {
+    if (error instanceof IdTokenFetchError) throw error;
+  }
+  if (typeof body.access_token !== 'string') {
+    throw new IdTokenFetchError(`metadata server at ${host} answered without an access token`, '', true);
+  }
+  return { token: body.access_token, expiresInSeconds: typeof body.expires_in === 'number' ? body.expires_in : 300 };
+}
+
+/** GETs `.../service-accounts/default/<path>` and returns the body of a genuine metadata-server answer. */
+async function getMetadata(host: string, path: string, audience: string, signal?: AbortSignal): Promise<string> {
+  const url = `http://${host}/computeMetadata/v1/instance/service-accounts/default/${path}`;
   let response: Response;
   try {
     response = await fetch(url, { headers: { 'Metadata-Flavor': 'Google' }, signal, redirect: 'error' });
@@ -40,26 +57,7 @@ export async function fetchMetadataIdToken(
       true,
     );
   }
-  return body.trim();
-}
-
-/** An access token of the instance's default service account (the source of an impersonation). */
-export async function fetchMetadataAccessToken(
-  host: string,
-  signal?: AbortSignal,
-): Promise<{ token: string; expiresInSeconds: number }> {
-  const url = `http://${host}/computeMetadata/v1/instance/service-accounts/default/token`;
-  let response: Response;
-  try {
-    response = await fetch(url, { headers: { 'Metadata-Flavor': 'Google' }, signal, redirect: 'error' });
-  } catch (error) {
-    throw new IdTokenFetchError(`metadata server at ${host} ${signal?.aborted ? 'timed out' : `unreachable (${describe(error)})`}`, '', true, { cause: error });
-  }
-  const body = (await response.json().catch(() => ({}))) as { access_token?: unknown; expires_in?: unknown };
-  if (!response.ok || typeof body.access_token !== 'string') {
-    throw new IdTokenFetchError(`metadata server at ${host} gave no access token (HTTP ${response.status})`, '', response.status >= 500 || response.ok);
-  }
-  return { token: body.access_token, expiresInSeconds: typeof body.expires_in === 'number' ? body.expires_in : 300 };
+  return body;
 }
 
 function describe(error: unknown): string {
