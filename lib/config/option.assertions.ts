@@ -9,6 +9,7 @@ export function assertKnownKeys(value: object, known: readonly string[], at: str
   }
 }
 
+/** Narrows `value` to a plain object, or throws naming `at`. */
 export function assertObject(value: unknown, at: string): asserts value is Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new CloudRunAuthConfigError('must be an object', at);

@@ -19,6 +19,7 @@ export interface IdTokenCacheOptions {
 /** {@link IdTokenCacheOptions} with every default applied. */
 export type ResolvedIdTokenCacheOptions = Required<IdTokenCacheOptions>;
 
+/** The defaults documented on {@link IdTokenCacheOptions}. */
 export const DEFAULT_TOKEN_CACHE_OPTIONS: ResolvedIdTokenCacheOptions = {
   refreshWindowSeconds: 300,
   timeoutMs: 2000,
