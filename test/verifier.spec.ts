@@ -148,11 +148,19 @@ describe('IdTokenVerifier', () => {
       return withHeader(signed, { alg: 'RS256', kid: randomKid() });
     };
 
-    it('refetches for unknown kids at most once per cooldown', async () => {
+    it('refetches for unknown kids at most once per cooldown, the first key load included', async () => {
       const v = verifier({ keyRefetchCooldownMs: 30_000 });
       await v.verify(mint(emu, AUDIENCE));
-      const results = await Promise.all(Array.from({ length: 1000 }, () => rejection(v.verify(forged()))));
+      const flood = () => Promise.all(Array.from({ length: 1000 }, () => rejection(v.verify(forged()))));
+      const results = await flood();
       expect(new Set(results.map((e) => e.reason))).toEqual(new Set(['unknown_kid']));
+      expect(emu.requestCount(CERTS)).toBe(1); // the load just fetched: its key set is current
+      clock += 29_000;
+      await rejection(v.verify(forged()));
+      expect(emu.requestCount(CERTS)).toBe(1);
+      clock += 1_000;
+      expect(new Set((await flood()).map((e) => e.reason))).toEqual(new Set(['unknown_kid']));
+      await rejection(v.verify(forged()));
       expect(emu.requestCount(CERTS)).toBe(2);
       clock += 29_000;
       await rejection(v.verify(forged()));
@@ -160,6 +168,23 @@ describe('IdTokenVerifier', () => {
       clock += 1_000;
       await rejection(v.verify(forged()));
       await rejection(v.verify(forged()));
+      expect(emu.requestCount(CERTS)).toBe(3);
+    });
+
+    it('accepts a rotated-in key after exactly one refetch, once a cooldown has passed since the last fetch of any kind', async () => {
+      const v = verifier({ keyRefetchCooldownMs: 30_000 });
+      await v.verify(mint(emu, AUDIENCE));
+      clock += 600_000; // max-age (600 s): a refresh, which restarts the cooldown
+      await v.verify(mint(emu, AUDIENCE));
+      expect(emu.requestCount(CERTS)).toBe(2);
+      emu.rotateKeys();
+      const early = mint(emu, AUDIENCE);
+      expect((await rejection(v.verify(early))).reason).toBe('unknown_kid');
+      expect(emu.requestCount(CERTS)).toBe(2);
+      clock += 30_000;
+      const rotated = Array.from({ length: 10 }, () => mint(emu, AUDIENCE));
+      await expect(Promise.all(rotated.map((t) => v.verify(t)))).resolves.toHaveLength(10);
+      await expect(v.verify(early)).resolves.toMatchObject({ signatureVerified: true });
       expect(emu.requestCount(CERTS)).toBe(3);
     });
 

@@ -45,7 +45,10 @@ export interface InboundOptions {
   certsUrl?: string;
   /** Largest accepted token header value, in bytes; larger ones are rejected unparsed. @default 8192 */
   maxHeaderBytes?: number;
-  /** Least time between two key refetches caused by unknown `kid`s, in ms. @default 30000 */
+  /**
+   * Least time, in ms, from the last key fetch of any kind (first load included) to a refetch
+   * caused by an unknown `kid`. @default 30000
+   */
   keyRefetchCooldownMs?: number;
   /** Timeout of one JWKS fetch, in ms. @default 5000 */
   keyFetchTimeoutMs?: number;

@@ -9,7 +9,10 @@ export interface JwksKeyStoreOptions {
   certsUrl: string;
   /** Timeout of one fetch, in ms. */
   fetchTimeoutMs: number;
-  /** Least time between two refetches caused by unknown `kid`s, and between retries while stale keys are served. */
+  /**
+   * Least time between a fetch of any kind (first load, max-age refresh, retry) and a refetch
+   * caused by an unknown `kid`; also the time between retries while stale keys are served.
+   */
   refetchCooldownMs: number;
   /** Clock in ms since the epoch. @default Date.now */
   now?: () => number;
@@ -27,8 +30,10 @@ const MIN_MODULUS_BITS = 2048;
  * - Cached for the response's `Cache-Control: max-age` (minus `Age`), at least the cooldown
  *   and at most 24 h (5 min without max-age).
  * - One fetch in flight at a time; concurrent callers share it.
- * - An unknown `kid` triggers at most one refetch per cooldown, however many arrive: a flood
- *   of made-up kids cannot turn into a flood of requests to Google.
+ * - An unknown `kid` triggers a refetch only when the last fetch of any kind (the first load
+ *   included) started at least one cooldown ago, however many arrive: a flood of made-up kids
+ *   cannot turn into a flood of requests to Google. Google publishes a key before signing with
+ *   it, so a kid missing from a key set fetched moments ago is almost surely made up.
  * - A failed refresh keeps the cached keys (retried once per cooldown); with nothing cached,
  *   `getKey()` rejects with `keys_unavailable` and the next call tries again.
  */
@@ -37,7 +42,8 @@ export class JwksKeyStore extends SigningKeyStore {
   private readonly now: () => number;
   private keys: Map<string, KeyObject> | undefined;
   private expiresAt = 0;
-  private unknownKidRefetchAllowedAt = 0;
+  /** When the last fetch (of any kind) started; unknown kids refetch only a cooldown after it. */
+  private lastFetchStartedAt = Number.NEGATIVE_INFINITY;
   private inFlight: Promise<void> | undefined;
 
   constructor(private readonly options: JwksKeyStoreOptions) {
@@ -62,17 +68,19 @@ export class JwksKeyStore extends SigningKeyStore {
       await this.inFlight;
       return this.keys?.get(kid);
     }
-    if (this.now() < this.unknownKidRefetchAllowedAt) return undefined;
-    this.unknownKidRefetchAllowedAt = this.now() + this.options.refetchCooldownMs;
+    if (this.now() - this.lastFetchStartedAt < this.options.refetchCooldownMs) return undefined;
     await this.refresh();
     return this.keys?.get(kid);
   }
 
   /** Fetches the key set unless a fetch is already in flight; never rejects. */
   private refresh(): Promise<void> {
-    this.inFlight ??= this.fetchKeys().finally(() => {
-      this.inFlight = undefined;
-    });
+    if (!this.inFlight) {
+      this.lastFetchStartedAt = this.now();
+      this.inFlight = this.fetchKeys().finally(() => {
+        this.inFlight = undefined;
+      });
+    }
     return this.inFlight;
   }
 

@@ -32,7 +32,10 @@ export interface IdTokenVerifierOptions {
   certsUrl?: string;
   /** Timeout of one JWKS fetch, in ms. @default 5000 */
   keyFetchTimeoutMs?: number;
-  /** Least time between two refetches caused by unknown `kid`s, in ms. @default 30000 */
+  /**
+   * Least time, in ms, from the last JWKS fetch of any kind (first load included) to a refetch
+   * caused by an unknown `kid`. @default 30000
+   */
   keyRefetchCooldownMs?: number;
   /** Where keys come from. @default a `JwksKeyStore` on `certsUrl` */
   keyStore?: SigningKeyStore;
