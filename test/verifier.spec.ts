@@ -3,10 +3,11 @@ import { Logger } from '@nestjs/common';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CloudRunAuthConfigError, IdTokenVerifier, SigningKeyStore, TokenVerificationError, type IdTokenVerifierOptions } from '../lib/index.js';
 import { JwksKeyStore } from '../lib/verify/jwks.key-store.js';
+import { VerifiedTokenCache } from '../lib/verify/verified-token.cache.js';
 import { startEmulator, type Emulator } from '../lib/testing/index.js';
 import { CapturingLogger } from './utils/guarded-app.js';
 import { startTarget } from './utils/target.js';
-import { attackerKey, claims, forgedCases, mint, randomKid, signRs256, withHeader } from './utils/tokens.js';
+import { attackerKey, claims, forgedCases, mint, payloadOf, randomKid, signRs256, withHeader, withPayload } from './utils/tokens.js';
 
 const AUDIENCE = 'https://orders-abc123-ew.a.run.app';
 const CERTS = '/oauth2/v3/certs';
@@ -130,6 +131,50 @@ describe('IdTokenVerifier', () => {
     await uncached.verify(a);
     await uncached.verify(a);
     expect(store.lookups).toBe(6);
+  });
+
+  it('never answers from the cache for a token that only shares its signature with a cached one', async () => {
+    const store = new CountingKeyStore(new JwksKeyStore({ certsUrl: emu.certsUrl, fetchTimeoutMs: 5000, refetchCooldownMs: 30_000, now }));
+    const v = verifier({ keyStore: store });
+    const token = mint(emu, AUDIENCE);
+    await v.verify(token);
+    const admin = withPayload(token, { ...payloadOf(token), email: 'admin@emulator-project.iam.gserviceaccount.com' });
+    expect(v.cachedIdentity(admin)).toBeUndefined();
+    expect((await rejection(v.verify(admin))).reason).toBe('bad_signature');
+    expect((await rejection(v.verify(`${token.slice(0, 10)}${token}`))).reason).toBe('malformed');
+    expect(store.lookups).toBe(2);
+    await expect(v.verify(token)).resolves.toMatchObject({ email: emu.serviceAccountEmail });
+    expect(store.lookups).toBe(2);
+  });
+
+  it('answers cachedIdentity() only for a token verify() accepted, until its exp, with a fresh identity each time', async () => {
+    const v = verifier();
+    const token = mint(emu, AUDIENCE, {}, { lifetimeSeconds: 600 });
+    expect(v.cachedIdentity(token)).toBeUndefined();
+    const verified = await v.verify(token);
+    const cached = v.cachedIdentity(token)!;
+    expect(cached).toEqual(verified);
+    expect(cached).not.toBe(verified);
+    expect(cached.expiresAt).not.toBe(v.cachedIdentity(token)!.expiresAt);
+    expect(Object.isFrozen(cached)).toBe(true);
+    const rejected = mint(emu, 'https://other-service.a.run.app');
+    expect((await rejection(v.verify(rejected))).reason).toBe('invalid_audience');
+    expect(v.cachedIdentity(rejected)).toBeUndefined();
+    expect(v.cachedIdentity(undefined as never)).toBeUndefined();
+    clock += 600_000;
+    expect(v.cachedIdentity(token)).toBeUndefined();
+  });
+
+  it("caches tokens whose signature Cloud Run removed each under its own entry ('cloud-run-iam' mode)", async () => {
+    const v = verifier({ mode: 'cloud-run-iam' });
+    const stripped = (email: string, aud = AUDIENCE) => mint(emu, aud, { email }, { stripSignature: true });
+    const [a, b] = [stripped('a@p.iam.gserviceaccount.com'), stripped('b@p.iam.gserviceaccount.com')];
+    await v.verify(a);
+    await v.verify(b);
+    expect(v.cachedIdentity(a)?.email).toBe('a@p.iam.gserviceaccount.com');
+    expect(v.cachedIdentity(b)?.email).toBe('b@p.iam.gserviceaccount.com');
+    expect((await rejection(v.verify(stripped('a@p.iam.gserviceaccount.com', 'https://other.a.run.app')))).reason).toBe('invalid_audience');
+    expect(emu.requestCount(CERTS)).toBe(0);
   });
 
   it('caches no rejection: a token rejected for unknown keys is accepted once keys are back', async () => {
@@ -269,5 +314,64 @@ describe('IdTokenVerifier', () => {
     for (const aud of ['https://a.run.app//', 'https://b.run.app', 'my-client-id/', 'https://c.run.app/x?y=1/', 'https://A.run.app']) {
       expect((await rejection(v.verify(mint(emu, aud)))).reason, aud).toBe('invalid_audience');
     }
+  });
+});
+
+describe('VerifiedTokenCache', () => {
+  // Token-like strings: a shared beginning, and endings (the "signatures") of 342 characters.
+  const token = (i: number, ending = `${i}`.padStart(342, 'S')) => `header.payload-${i}.${ending}`;
+
+  it('holds at most maxEntries and evicts the least recently used entry', () => {
+    const cache = new VerifiedTokenCache<number>(8);
+    for (let i = 0; i < 8; i += 1) cache.set(token(i), i, Infinity);
+    expect(cache.get(token(0), 0)).toBe(0); // the oldest, used again
+    cache.set(token(8), 8, Infinity);
+    expect(cache.size).toBe(8);
+    expect(cache.get(token(1), 0)).toBeUndefined();
+    for (const i of [0, 2, 3, 4, 5, 6, 7, 8]) expect(cache.get(token(i), 0), `${i}`).toBe(i);
+    for (let i = 9; i < 100; i += 1) {
+      cache.set(token(i), i, Infinity);
+      expect(cache.get(token(8), 0)).toBe(8); // in use all along: never evicted
+    }
+    expect(cache.size).toBe(8);
+  });
+
+  it('is an exact LRU when small', () => {
+    const cache = new VerifiedTokenCache<number>(3);
+    for (const i of [0, 1, 2]) cache.set(token(i), i, Infinity);
+    for (const i of [0, 1]) cache.get(token(i), 0); // 2 is now the least recent
+    cache.set(token(3), 3, Infinity);
+    expect([0, 1, 2, 3].map((i) => cache.get(token(i), 0))).toEqual([0, 1, undefined, 3]);
+  });
+
+  it('answers only for the very token stored, even when another ends the same way', () => {
+    const cache = new VerifiedTokenCache<string>(8);
+    const ending = 'E'.repeat(342);
+    const [a, b] = [token(1, ending), token(2, ending)];
+    cache.set(a, 'a', Infinity);
+    expect(cache.get(b, 0)).toBeUndefined();
+    expect(cache.get(a, 0)).toBe('a');
+    cache.set(b, 'b', Infinity); // takes a's place
+    expect(cache.get(a, 0)).toBeUndefined();
+    expect(cache.get(b, 0)).toBe('b');
+  });
+
+  it('keys tokens ending in the shared suffix by the whole token', () => {
+    const cache = new VerifiedTokenCache<string>(8, 'SIGNATURE_REMOVED_BY_GOOGLE');
+    const [a, b] = [token(1, 'SIGNATURE_REMOVED_BY_GOOGLE'), token(2, 'SIGNATURE_REMOVED_BY_GOOGLE')];
+    cache.set(a, 'a', Infinity);
+    cache.set(b, 'b', Infinity);
+    expect([cache.get(a, 0), cache.get(b, 0), cache.size]).toEqual(['a', 'b', 2]);
+  });
+
+  it('drops an entry once it has expired, and caches nothing with maxEntries 0', () => {
+    const cache = new VerifiedTokenCache<number>(8);
+    cache.set(token(1), 1, 1000);
+    expect(cache.get(token(1), 999)).toBe(1);
+    expect(cache.get(token(1), 1000)).toBeUndefined();
+    expect(cache.size).toBe(0);
+    const none = new VerifiedTokenCache<number>(0);
+    none.set(token(1), 1, Infinity);
+    expect([none.get(token(1), 0), none.size]).toEqual([undefined, 0]);
   });
 });

@@ -11,32 +11,25 @@ export interface DecodedJwt {
 /** Largest token accepted by the decoder; Google ID tokens are ~1 KB. */
 export const MAX_JWT_LENGTH = 8192;
 
-const SEGMENT = /^[A-Za-z0-9_-]*$/;
+// Three base64url segments, header and payload non-empty; one pass over the token.
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /**
  * Splits and JSON-decodes a compact JWS without verifying it.
  * Returns `undefined` for anything that is not three base64url segments
  * with JSON object header and payload, so callers never see a parse exception.
+ * A token it accepts consists of ASCII characters only.
  */
 export function decodeJwt(token: string): DecodedJwt | undefined {
-  if (typeof token !== 'string' || token.length === 0 || token.length > MAX_JWT_LENGTH) {
+  if (typeof token !== 'string' || token.length === 0 || token.length > MAX_JWT_LENGTH || !COMPACT_JWS.test(token)) {
     return undefined;
   }
   const first = token.indexOf('.');
-  const second = first < 0 ? -1 : token.indexOf('.', first + 1);
-  if (first <= 0 || second < 0 || token.indexOf('.', second + 1) !== -1) {
-    return undefined;
-  }
-  const h = token.slice(0, first);
-  const p = token.slice(first + 1, second);
-  const signature = token.slice(second + 1);
-  if (!SEGMENT.test(h) || !SEGMENT.test(p) || p.length === 0 || !SEGMENT.test(signature)) {
-    return undefined;
-  }
-  const header = parseSegment(h);
-  const payload = parseSegment(p);
+  const second = token.indexOf('.', first + 1);
+  const header = parseSegment(token.slice(0, first));
+  const payload = header && parseSegment(token.slice(first + 1, second));
   if (!header || !payload) return undefined;
-  return { header, payload, signingInput: token.slice(0, second), signature };
+  return { header, payload, signingInput: token.slice(0, second), signature: token.slice(second + 1) };
 }
 
 function parseSegment(segment: string): Record<string, unknown> | undefined {

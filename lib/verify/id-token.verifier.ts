@@ -29,6 +29,8 @@ export class IdTokenVerifier {
   /** The validated options. */
   readonly options: ResolvedVerifierOptions;
   private readonly keyStore: SigningKeyStore;
+  /** `keyStore` when it is a plain `JwksKeyStore`, whose loaded keys can be read synchronously. */
+  private readonly jwksKeyStore: JwksKeyStore | undefined;
   private readonly cache: VerifiedTokenCache<CheckedClaims>;
   private readonly now: () => number;
 
@@ -44,7 +46,9 @@ export class IdTokenVerifier {
         refetchCooldownMs: this.options.keyRefetchCooldownMs,
         now: this.now,
       });
-    this.cache = new VerifiedTokenCache(this.options.verifiedTokenCacheSize);
+    // Not a subclass: one that overrides getKey() must be asked every time.
+    this.jwksKeyStore = this.keyStore.constructor === JwksKeyStore ? (this.keyStore as JwksKeyStore) : undefined;
+    this.cache = new VerifiedTokenCache(this.options.verifiedTokenCacheSize, STRIPPED_SIGNATURE);
   }
 
   /**
@@ -64,9 +68,25 @@ export class IdTokenVerifier {
     const stripped = this.checkHeader(jwt);
     // Claims first: they are cheap and need no keys, so junk never causes a JWKS fetch.
     const claims = checkIdTokenClaims(jwt.payload, nowMs, this.options, !stripped);
-    if (!stripped) await this.checkSignature(jwt);
+    if (!stripped) {
+      const kid = usableKid(jwt.header);
+      // Keys already loaded and fresh are taken without a detour through a promise.
+      const key = this.jwksKeyStore?.loadedKey(kid) ?? (await this.keyStore.getKey(kid));
+      this.checkSignature(jwt, key);
+    }
     this.cache.set(token, claims, claims.expiresAtMs);
     return toIdentity(claims);
+  }
+
+  /**
+   * The identity of `token` if this verifier has verified it before and that result is still
+   * cached (until the token's `exp`), as `verify()` would answer; `undefined` otherwise. Never
+   * verifies anything itself: a token it does not answer for must go through `verify()`.
+   */
+  cachedIdentity(token: string): CallerIdentity | undefined {
+    if (typeof token !== 'string') return undefined;
+    const cached = this.cache.get(token, this.now());
+    return cached && toIdentity(cached);
   }
 
   /** Checks `alg` and `crit`; returns whether the signature was stripped by Cloud Run (and that is allowed). */
@@ -88,12 +108,7 @@ export class IdTokenVerifier {
     );
   }
 
-  private async checkSignature(jwt: DecodedJwt): Promise<void> {
-    const kid = jwt.header.kid;
-    if (typeof kid !== 'string' || kid === '' || kid.length > MAX_KID_LENGTH) {
-      throw reject('missing_kid', 'the token header has no usable "kid"');
-    }
-    const key = await this.keyStore.getKey(kid);
+  private checkSignature(jwt: DecodedJwt, key: KeyObject | undefined): void {
     if (!key) {
       throw reject('unknown_kid', `the token's kid is not among the signing keys of ${this.options.certsUrl}`);
     }
@@ -103,11 +118,20 @@ export class IdTokenVerifier {
   }
 }
 
+function usableKid(header: Record<string, unknown>): string {
+  const kid = header.kid;
+  if (typeof kid !== 'string' || kid === '' || kid.length > MAX_KID_LENGTH) {
+    throw reject('missing_kid', 'the token header has no usable "kid"');
+  }
+  return kid;
+}
+
 function rsaSignatureMatches(jwt: DecodedJwt, key: KeyObject): boolean {
   const signature = Buffer.from(jwt.signature, 'base64url');
   if (signature.length * 8 !== key.asymmetricKeyDetails?.modulusLength) return false;
   try {
-    return verifyRsa('sha256', Buffer.from(jwt.signingInput), key, signature);
+    // decodeJwt admits only ASCII, for which latin1 and UTF-8 are the same bytes; latin1 is cheaper.
+    return verifyRsa('sha256', Buffer.from(jwt.signingInput, 'latin1'), key, signature);
   } catch {
     return false;
   }

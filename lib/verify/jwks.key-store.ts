@@ -73,6 +73,14 @@ export class JwksKeyStore extends SigningKeyStore {
     return this.keys?.get(kid);
   }
 
+  /**
+   * The key with id `kid` when the key set is loaded and not due for a refresh, as `getKey()`
+   * would answer without fetching; `undefined` otherwise (then `getKey()` decides).
+   */
+  loadedKey(kid: string): KeyObject | undefined {
+    return this.keys !== undefined && this.now() < this.expiresAt ? this.keys.get(kid) : undefined;
+  }
+
   /** Fetches the key set unless a fetch is already in flight; never rejects. */
   private refresh(): Promise<void> {
     if (!this.inFlight) {

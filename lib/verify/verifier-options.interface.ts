@@ -26,7 +26,7 @@ export interface IdTokenVerifierOptions {
    * @default true
    */
   requireVerifiedEmail?: boolean;
-  /** Entries of the verified-token LRU (keyed by the full token, valid until `exp`); 0 disables it. @default 1000 */
+  /** Entries of the verified-token LRU (a hit needs the very same token; valid until `exp`); 0 disables it. @default 1000 */
   verifiedTokenCacheSize?: number;
   /** JWKS endpoint, used when no `keyStore` is given. @default 'https://www.googleapis.com/oauth2/v3/certs' */
   certsUrl?: string;
