@@ -102,6 +102,29 @@ describe.each(PLATFORMS)('CloudRunAuthGuard on %s', (platform) => {
     expect((await guarded.raw('/guarded/me', ['Authorization', `Bearer ${token}`])).status).toBe(200);
   });
 
+  it('runs every header check on a token it has verified before (answered from the verified-token cache)', async () => {
+    const token = mint(emu, AUDIENCE);
+    secrets.push(token);
+    expect((await guarded.call('/guarded/me', bearer(token))).status).toBe(200);
+    const refused: [string, () => ReturnType<GuardedApp['call']>, string][] = [
+      ['repeated header', () => guarded.raw('/guarded/me', ['Authorization', `Bearer ${token}`, 'Authorization', `Bearer ${token}`]), 'duplicate_header'],
+      ['oversized header', () => guarded.call('/guarded/me', { authorization: `Bearer ${' '.repeat(8192)}${token}` }), 'header_too_large'],
+      ['another scheme', () => guarded.call('/guarded/me', { authorization: `Basic ${token}` }), 'malformed_header'],
+      ['trailing junk', () => guarded.call('/guarded/me', { authorization: `Bearer ${token} junk` }), 'malformed_header'],
+      [
+        'bad X-Serverless-Authorization',
+        () => guarded.call('/guarded/me', { 'x-serverless-authorization': `Basic ${token}`, authorization: `Bearer ${token}` }),
+        'malformed_header',
+      ],
+    ];
+    for (const [name, send, reason] of refused) {
+      const res = await send();
+      expect(res.status, name).toBe(401);
+      expect(guarded.logger.rejections().at(-1), name).toContain(`reason=${reason}`);
+    }
+    expect((await guarded.call('/guarded/me', { authorization: `bearer  ${token}` })).status).toBe(200);
+  });
+
   it('never reads a token from the query string', async () => {
     const token = mint(emu, AUDIENCE);
     secrets.push(token);

@@ -21,7 +21,14 @@ import type { CallerAllowList } from './allowed-callers.matcher.js';
 import { setCallerIdentity } from './caller.decorator.js';
 import type { ResolvedInboundOptions } from './inbound-options.interface.js';
 import { ALLOWED_CALLERS_METADATA, SKIP_CLOUD_RUN_AUTH_METADATA } from './inbound.constants.js';
-import { extractBearerToken, type RequestHeaders, type TokenExtractionFailure } from './token.extractor.js';
+import {
+  bearerToken,
+  readTokenHeader,
+  uncheckedBearerCredentials,
+  type RequestHeaders,
+  type TokenExtractionFailure,
+  type TokenHeader,
+} from './token.extractor.js';
 
 /** Why the guard refused a request: a token rejection, a header problem, or the allow-list. */
 export type InboundRejectionReason = TokenRejectionReason | TokenExtractionFailure | 'caller_not_allowed' | 'verification_error';
@@ -44,6 +51,16 @@ interface HttpRequestLike {
 const UNAUTHORIZED_CHALLENGE = 'Bearer error="invalid_token"';
 const MISSING_CHALLENGE = 'Bearer';
 
+/** The `@SkipCloudRunAuth()` and `@AllowedCallers()` settings of one route, read once. */
+interface RouteMetadata {
+  /** The controller the handler was read for (a handler can be inherited by several). */
+  controller: Function;
+  skip: boolean;
+  allowList: CallerAllowList | undefined;
+}
+
+const defaultVerify = IdTokenVerifier.prototype.verify;
+
 /**
  * Verifies the Google ID token of each request (see `InboundOptions`) and enforces the
  * caller allow-list: 401 for a missing or invalid token, 403 for a valid token of a caller
@@ -58,6 +75,8 @@ export class CloudRunAuthGuard implements CanActivate {
   protected readonly options: ResolvedInboundOptions;
   protected readonly verifier: IdTokenVerifier;
   private warnedAboutStrippedTokens = false;
+  /** Route metadata by handler: decorators are applied once, at class definition. */
+  private readonly routeMetadata = new WeakMap<Function, RouteMetadata>();
 
   constructor(
     @Inject(CLOUD_RUN_AUTH_CONFIG) config: ResolvedCloudRunAuthOptions,
@@ -76,23 +95,54 @@ export class CloudRunAuthGuard implements CanActivate {
     this.verifier = verifier;
   }
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
-    if (this.shouldSkip(context)) return true;
-    const request = this.getRequest(context);
-    const extraction = extractBearerToken(request.headers ?? {}, this.options.maxHeaderBytes, this.getRawHeaders(request));
-    if ('failure' in extraction) {
-      return this.reject(context, { status: 401, reason: extraction.failure, detail: describeFailure(extraction.failure, extraction.header) });
+  /**
+   * `true` synchronously for a skipped route, or for a token the verifier has already verified
+   * (its verified-token cache) from a caller allowed on the route; a promise otherwise. Never
+   * throws synchronously: refusals are rejections.
+   */
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
+    try {
+      if (this.shouldSkip(context)) return true;
+      const request = this.getRequest(context);
+      const header = readTokenHeader(request.headers ?? {}, this.options.maxHeaderBytes, this.getRawHeaders(request));
+      // After the repetition and size checks, the verifier's cache is asked before the b64token
+      // check: a cached token was accepted by verify(), whose decoder admits only base64url
+      // characters and dots, all of them b64token characters. Not when verify() is overridden
+      // (a subclass adding checks of its own): the cache would bypass them.
+      if ('value' in header && this.verifier.verify === defaultVerify) {
+        const credentials = uncheckedBearerCredentials(header.value);
+        const identity = credentials === undefined ? undefined : this.verifier.cachedIdentity(credentials);
+        if (identity) return this.authorize(context, request, identity);
+      }
+      return this.verifyAndAuthorize(context, request, header);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private async verifyAndAuthorize(context: ExecutionContext, request: HttpRequestLike, header: TokenHeader): Promise<boolean> {
+    if ('failure' in header) {
+      return this.reject(context, { status: 401, reason: header.failure, detail: describeFailure(header.failure, header.header) });
+    }
+    const token = bearerToken(header.value);
+    if (token === undefined) {
+      return this.reject(context, { status: 401, reason: 'malformed_header', detail: describeFailure('malformed_header', header.header) });
     }
     let identity: CallerIdentity;
     try {
-      identity = await this.verifier.verify(extraction.token);
+      identity = await this.verifier.verify(token);
     } catch (error) {
       return this.reject(context, this.toRejection(error));
     }
+    return this.authorize(context, request, identity);
+  }
+
+  /** Applies the route's allow-list to a verified identity; throws the refusal. */
+  private authorize(context: ExecutionContext, request: HttpRequestLike, identity: CallerIdentity): true {
     const allowList = this.getAllowList(context);
     if (allowList) {
       const refusal = this.checkCaller(identity, allowList);
-      if (refusal) return this.reject(context, refusal);
+      if (refusal) this.reject(context, refusal);
     }
     setCallerIdentity(request, identity);
     return true;
@@ -100,10 +150,7 @@ export class CloudRunAuthGuard implements CanActivate {
 
   /** Whether `@SkipCloudRunAuth()` applies (the route's setting wins over the controller's). */
   protected shouldSkip(context: ExecutionContext): boolean {
-    return (
-      this.reflector.getAllAndOverride<boolean | undefined>(SKIP_CLOUD_RUN_AUTH_METADATA, [context.getHandler(), context.getClass()]) ===
-      true
-    );
+    return this.getRouteMetadata(context).skip;
   }
 
   /** The request object (Express `Request` or Fastify `FastifyRequest`); override for other transports. */
@@ -122,10 +169,24 @@ export class CloudRunAuthGuard implements CanActivate {
 
   /** The allow-list of the route: `@AllowedCallers()` on the route, else on the controller, else the module's. */
   protected getAllowList(context: ExecutionContext): CallerAllowList | undefined {
-    return (
-      this.reflector.getAllAndOverride<CallerAllowList | undefined>(ALLOWED_CALLERS_METADATA, [context.getHandler(), context.getClass()]) ??
-      this.options.allowedCallers
-    );
+    return this.getRouteMetadata(context).allowList ?? this.options.allowedCallers;
+  }
+
+  /** The route's decorator settings, read with the `Reflector` on its first request and kept. */
+  private getRouteMetadata(context: ExecutionContext): RouteMetadata {
+    const handler = context.getHandler();
+    const controller = context.getClass();
+    let metadata = this.routeMetadata.get(handler);
+    if (metadata === undefined || metadata.controller !== controller) {
+      const targets = [handler, controller];
+      metadata = {
+        controller,
+        skip: this.reflector.getAllAndOverride<boolean | undefined>(SKIP_CLOUD_RUN_AUTH_METADATA, targets) === true,
+        allowList: this.reflector.getAllAndOverride<CallerAllowList | undefined>(ALLOWED_CALLERS_METADATA, targets),
+      };
+      this.routeMetadata.set(handler, metadata);
+    }
+    return metadata;
   }
 
   /** `undefined` when `identity` passes `allowList`, else the refusal. */

@@ -1,0 +1,169 @@
+import { ForbiddenException, UnauthorizedException, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AllowedCallers,
+  CloudRunAuthGuard,
+  getCallerIdentity,
+  IdTokenVerifier,
+  SkipCloudRunAuth,
+  type CallerIdentity,
+  type InboundRejection,
+} from '../lib/index.js';
+import type { ResolvedCloudRunAuthOptions } from '../lib/config/resolved-options.interface.js';
+import { resolveInboundOptions } from '../lib/guard/inbound-options.validator.js';
+import { startEmulator, type Emulator } from '../lib/testing/index.js';
+import { mint } from './utils/tokens.js';
+
+const AUDIENCE = 'https://orders-abc123-ew.a.run.app';
+const ALICE = 'alice@team-project.iam.gserviceaccount.com';
+const BOB = 'bob@team-project.iam.gserviceaccount.com';
+
+/** Records refusals instead of logging them. */
+class RecordingGuard extends CloudRunAuthGuard {
+  readonly reasons: string[] = [];
+  protected override logRejection(_context: ExecutionContext, rejection: InboundRejection): void {
+    this.reasons.push(rejection.reason);
+  }
+}
+
+/** A verifier that adds a check of its own: the guard must ask it every time. */
+class AuditingVerifier extends IdTokenVerifier {
+  calls = 0;
+  override async verify(token: string): Promise<CallerIdentity> {
+    this.calls += 1;
+    return super.verify(token);
+  }
+}
+
+class BaseController {
+  handle() {}
+}
+@AllowedCallers(ALICE)
+class AliceController extends BaseController {}
+@AllowedCallers(BOB)
+class BobController extends BaseController {}
+@SkipCloudRunAuth()
+class OpenController extends BaseController {}
+
+interface FakeRequest {
+  headers: Record<string, string>;
+  rawHeaders: string[];
+}
+
+function httpContext(request: FakeRequest, controller: Function = AliceController, handler: Function = BaseController.prototype.handle): ExecutionContext {
+  return {
+    getType: () => 'http',
+    getClass: () => controller,
+    getHandler: () => handler,
+    switchToHttp: () => ({ getRequest: () => request, getResponse: () => ({}), getNext: () => undefined }),
+  } as unknown as ExecutionContext;
+}
+
+/** A request as Node parses it: header names lowercased in `headers`, as sent in `rawHeaders`. */
+function request(headers: [string, string][]): FakeRequest {
+  return {
+    headers: Object.fromEntries(headers.map(([name, value]) => [name.toLowerCase(), value])),
+    rawHeaders: headers.flat(),
+  };
+}
+
+describe('CloudRunAuthGuard on a verified-token cache hit', () => {
+  let emu: Emulator;
+  beforeAll(async () => {
+    emu = await startEmulator();
+  });
+  afterAll(() => emu?.close());
+
+  const setup = (verifier?: IdTokenVerifier) => {
+    const inbound = resolveInboundOptions({ audience: AUDIENCE, allowedCallers: [ALICE], certsUrl: emu.certsUrl, maxHeaderBytes: 2048 })!;
+    const v = verifier ?? new IdTokenVerifier({ audience: AUDIENCE, certsUrl: emu.certsUrl });
+    const guard = new RecordingGuard({ inbound } as ResolvedCloudRunAuthOptions, v, new Reflector());
+    return { guard, verifier: v };
+  };
+  const bearer = (token: string) => request([['Authorization', `Bearer ${token}`]]);
+
+  it('allows a token it verified before synchronously, and still records the caller', async () => {
+    const { guard } = setup();
+    const token = mint(emu, AUDIENCE, { email: ALICE });
+    const first = bearer(token);
+    const pending = guard.canActivate(httpContext(first));
+    expect(pending).toBeInstanceOf(Promise);
+    expect(await pending).toBe(true);
+    const again = bearer(token);
+    expect(guard.canActivate(httpContext(again))).toBe(true);
+    expect(getCallerIdentity(again)).toEqual(getCallerIdentity(first));
+    expect(getCallerIdentity(again)).not.toBe(getCallerIdentity(first));
+    expect(getCallerIdentity(again)?.email).toBe(ALICE);
+    // An object derived from the request does not inherit it.
+    expect(getCallerIdentity(Object.create(again) as object)).toBeUndefined();
+  });
+
+  it('refuses a cached token of a caller the route does not allow with a rejection, never a synchronous throw', async () => {
+    const { guard } = setup();
+    const token = mint(emu, AUDIENCE, { email: BOB });
+    await expect(guard.canActivate(httpContext(bearer(token), BobController))).resolves.toBe(true);
+    const refused = bearer(token);
+    const result = guard.canActivate(httpContext(refused, AliceController));
+    expect(result).toBeInstanceOf(Promise);
+    await expect(result).rejects.toBeInstanceOf(ForbiddenException);
+    expect(guard.reasons).toEqual(['caller_not_allowed']);
+    expect(getCallerIdentity(refused)).toBeUndefined();
+  });
+
+  it('runs every header check before asking the cache', async () => {
+    const { guard } = setup();
+    const token = mint(emu, AUDIENCE, { email: ALICE });
+    await guard.canActivate(httpContext(bearer(token)));
+    const cases: [string, FakeRequest, string][] = [
+      ['repeated header', request([['Authorization', `Bearer ${token}`], ['authorization', `Bearer ${token}`]]), 'duplicate_header'],
+      ['oversized header', bearer(`${' '.repeat(2048)}${token}`), 'header_too_large'],
+      ['another scheme', request([['Authorization', `Basic ${token}`]]), 'malformed_header'],
+      ['no space after the scheme', request([['Authorization', `Bearer${token}`]]), 'malformed_header'],
+      ['trailing junk', request([['Authorization', `Bearer ${token} junk`]]), 'malformed_header'],
+      ['a character outside b64token', request([['Authorization', `Bearer ${token}!`]]), 'malformed_header'],
+      [
+        'bad X-Serverless-Authorization',
+        request([
+          ['X-Serverless-Authorization', `Basic ${token}`],
+          ['Authorization', `Bearer ${token}`],
+        ]),
+        'malformed_header',
+      ],
+      ['more after the token', bearer(`${token}.x`), 'malformed'],
+    ];
+    for (const [name, req, reason] of cases) {
+      const result = guard.canActivate(httpContext(req));
+      expect(result, name).toBeInstanceOf(Promise);
+      await expect(result, name).rejects.toBeInstanceOf(UnauthorizedException);
+      expect(guard.reasons.at(-1), name).toBe(reason);
+      expect(getCallerIdentity(req), name).toBeUndefined();
+    }
+    // Still cached: the refusals were about the headers. Spaces and case are the RFC's.
+    expect(guard.canActivate(httpContext(request([['Authorization', `bEARER   ${token}`]])))).toBe(true);
+  });
+
+  it('asks a verifier whose verify() is overridden every time', async () => {
+    const verifier = new AuditingVerifier({ audience: AUDIENCE, certsUrl: emu.certsUrl });
+    const { guard } = setup(verifier);
+    const token = mint(emu, AUDIENCE, { email: ALICE });
+    for (let i = 0; i < 3; i += 1) await expect(guard.canActivate(httpContext(bearer(token)))).resolves.toBe(true);
+    expect(verifier.calls).toBe(3);
+  });
+
+  it('reads route metadata per controller, also for a handler that several controllers inherit', async () => {
+    const { guard } = setup();
+    const alice = mint(emu, AUDIENCE, { email: ALICE });
+    const bob = mint(emu, AUDIENCE, { email: BOB });
+    // Either a boolean or a promise of one: the second round is answered from the cache.
+    const activate = async (req: FakeRequest, controller: Function) => guard.canActivate(httpContext(req, controller));
+    for (let round = 0; round < 2; round += 1) {
+      await expect(activate(bearer(alice), AliceController)).resolves.toBe(true);
+      await expect(activate(bearer(bob), BobController)).resolves.toBe(true);
+      await expect(activate(bearer(bob), AliceController)).rejects.toBeInstanceOf(ForbiddenException);
+      await expect(activate(bearer(alice), BobController)).rejects.toBeInstanceOf(ForbiddenException);
+      expect(guard.canActivate(httpContext(request([]), OpenController))).toBe(true);
+      await expect(activate(request([]), AliceController)).rejects.toBeInstanceOf(UnauthorizedException);
+    }
+  });
+});
