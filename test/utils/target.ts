@@ -50,9 +50,7 @@ export async function startTarget(handler?: TargetHandler) {
 export type Target = Awaited<ReturnType<typeof startTarget>>;
 
 /** Decodes a JWT payload without verifying it (test assertions only). */
-export function payloadOf(token: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString());
-}
+export { payloadOf } from './tokens.js';
 
 /** The bearer token of a recorded request's header, if any. */
 export function bearer(headers: IncomingHttpHeaders, name = 'authorization'): string | undefined {
