@@ -159,6 +159,8 @@ describe('CloudRunAuthModule', () => {
     ['a missing name', { services: [{ url: 'https://a.example' } as never] }, 'services[0].name', /non-empty/],
     ['a bad cache setting', { tokenCache: { timeoutMs: -1 } }, 'tokenCache.timeoutMs', /positive/],
     ['credentials in the URL', { services: [{ name: 'a', url: 'https://u:p@a.example' }] }, 'services[a].url', /credentials/],
+    ['plain http to a remote IAM endpoint', { credentials: { iamCredentialsUrl: 'http://iam.example' } }, 'credentials.iamCredentialsUrl', /loopback/],
+    ['delegates without impersonate', { credentials: { delegates: ['a@p.iam.gserviceaccount.com'] } }, 'credentials.delegates', /impersonate/],
   ])('fails at boot on %s, naming the field', async (_what, options, field, message) => {
     const error = await boot([CloudRunAuthModule.forRoot(options)]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CloudRunAuthConfigError);

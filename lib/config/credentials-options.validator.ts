@@ -1,6 +1,6 @@
 import { CloudRunAuthConfigError } from '../errors/config.error.js';
 import type { CredentialsOptions } from '../credentials/credentials-options.interface.js';
-import { assertKnownKeys, assertObject } from './option.assertions.js';
+import { assertKnownKeys, assertObject, resolveSecureUrl } from './option.assertions.js';
 
 const CREDENTIALS_KEYS = ['keyFile', 'credentials', 'impersonate', 'delegates', 'iamCredentialsUrl'];
 const EMAIL = /^[^@\s]+@[^@\s]+$/;
@@ -32,16 +32,6 @@ export function validateCredentials(value: unknown, at: string): CredentialsOpti
     }
     if (!options.impersonate) throw new CloudRunAuthConfigError('only applies with impersonate', `${at}.delegates`);
   }
-  if (options.iamCredentialsUrl !== undefined) {
-    let url: URL | undefined;
-    try {
-      url = new URL(options.iamCredentialsUrl);
-    } catch {
-      url = undefined;
-    }
-    if (!url || (url.protocol !== 'https:' && !(url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)))) {
-      throw new CloudRunAuthConfigError('must be an https URL (http only to loopback)', `${at}.iamCredentialsUrl`);
-    }
-  }
+  if (options.iamCredentialsUrl !== undefined) resolveSecureUrl(options.iamCredentialsUrl, `${at}.iamCredentialsUrl`);
   return options;
 }

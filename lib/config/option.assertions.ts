@@ -15,3 +15,29 @@ export function assertObject(value: unknown, at: string): asserts value is Recor
     throw new CloudRunAuthConfigError('must be an object', at);
   }
 }
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * Parses an endpoint option that credentials or keys travel over: absolute, and `https:`,
+ * or plain `http:` to loopback only (emulators); anything on a network in clear text could be
+ * read or swapped on the path.
+ */
+export function resolveSecureUrl(value: unknown, field: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value as string);
+  } catch {
+    throw new CloudRunAuthConfigError(`must be an absolute URL, got ${JSON.stringify(value)}`, field);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new CloudRunAuthConfigError(`must be an https: URL, got ${url.protocol}`, field);
+  }
+  if (url.protocol === 'http:' && !LOOPBACK.has(url.hostname)) {
+    throw new CloudRunAuthConfigError(
+      `must be an https: URL; plain http is only allowed to loopback (localhost, 127.0.0.1, ::1), got host ${url.hostname}`,
+      field,
+    );
+  }
+  return url;
+}

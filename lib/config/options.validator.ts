@@ -4,7 +4,7 @@ import { IdTokenProvider } from '../token/id-token.provider.js';
 import { GoogleIdTokenProvider } from '../token/google-id-token.provider.js';
 import type { CredentialsOptions } from '../credentials/credentials-options.interface.js';
 import { validateCredentials } from './credentials-options.validator.js';
-import { assertKnownKeys, assertObject } from './option.assertions.js';
+import { assertKnownKeys, assertObject, resolveSecureUrl } from './option.assertions.js';
 
 export { assertKnownKeys, assertObject };
 import type { CloudRunAuthModuleOptions } from '../module/cloud-run-auth-options.interface.js';
@@ -14,7 +14,6 @@ import type { ResolvedCloudRunAuthOptions, ResolvedServiceDefinition } from './r
 const MODULE_KEYS = ['services', 'isGlobal', 'tokenProvider', 'credentials', 'tokenCache', 'prefetch', 'inbound'];
 const SERVICE_KEYS = ['name', 'url', 'audience', 'tokenHeader', 'authenticate', 'credentials', 'http'];
 const CACHE_KEYS = ['refreshWindowSeconds', 'timeoutMs', 'deadlineMs', 'initialBackoffMs', 'maxBackoffMs'];
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /**
  * Validates module options and applies defaults. `expectedNames` (from `forRootAsync`'s
@@ -96,21 +95,8 @@ function resolveService(definition: ServiceDefinition, index: number): ResolvedS
   }
   const at = `services[${name}]`;
   assertKnownKeys(definition, SERVICE_KEYS, at);
-  let url: URL;
-  try {
-    url = new URL(definition.url);
-  } catch {
-    throw new CloudRunAuthConfigError(`must be an absolute URL, got ${JSON.stringify(definition.url)}`, `${at}.url`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new CloudRunAuthConfigError(`must be an https: URL, got ${url.protocol}`, `${at}.url`);
-  }
-  if (url.protocol === 'http:' && !LOOPBACK.has(url.hostname)) {
-    throw new CloudRunAuthConfigError(
-      `plain http is only allowed to loopback (localhost, 127.0.0.1, ::1); ID tokens must not cross a network in clear text, got host ${url.hostname}`,
-      `${at}.url`,
-    );
-  }
+  // ID tokens must not cross a network in clear text.
+  const url = resolveSecureUrl(definition.url, `${at}.url`);
   if (url.username || url.password) {
     throw new CloudRunAuthConfigError('must not contain credentials', `${at}.url`);
   }

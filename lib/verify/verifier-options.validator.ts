@@ -1,7 +1,7 @@
+import { resolveSecureUrl } from '../config/option.assertions.js';
 import { CloudRunAuthConfigError } from '../errors/config.error.js';
 import { GOOGLE_CERTS_URL, type IdTokenVerifierOptions, type ResolvedVerifierOptions } from './verifier-options.interface.js';
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 const MAX_CLOCK_TOLERANCE_SECONDS = 300;
 
 /**
@@ -64,18 +64,7 @@ function acceptedAudienceSet(audiences: readonly string[]): Set<string> {
 }
 
 function resolveCertsUrl(value: unknown, field: string): string {
-  if (value === undefined) return GOOGLE_CERTS_URL;
-  let url: URL;
-  try {
-    url = new URL(value as string);
-  } catch {
-    throw new CloudRunAuthConfigError(`must be an absolute URL, got ${JSON.stringify(value)}`, field);
-  }
-  // Keys fetched over plain http could be swapped by anyone on the path; loopback is for emulators.
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.has(url.hostname))) {
-    throw new CloudRunAuthConfigError('must be an https: URL (plain http only to loopback)', field);
-  }
-  return url.href;
+  return value === undefined ? GOOGLE_CERTS_URL : resolveSecureUrl(value, field).href;
 }
 
 function integer(value: unknown, fallback: number, min: number, field: string): number {
