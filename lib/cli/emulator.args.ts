@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { EMULATOR_DEFAULTS } from '../testing/emulator.interface.js';
 
 /** Options of the `cloud-run-auth-emulator` command, after validation. */
 export interface EmulatorCliOptions {
@@ -16,9 +17,9 @@ export class UsageError extends Error {
 }
 
 export const DEFAULT_PORT = 8090;
-export const DEFAULT_SERVICE_ACCOUNT = 'caller@emulator-project.iam.gserviceaccount.com';
-export const DEFAULT_TOKEN_LIFETIME_SECONDS = 3600;
-export const DEFAULT_PROJECT_ID = 'emulator-project';
+export const DEFAULT_SERVICE_ACCOUNT = EMULATOR_DEFAULTS.serviceAccountEmail;
+export const DEFAULT_TOKEN_LIFETIME_SECONDS = EMULATOR_DEFAULTS.tokenLifetimeSeconds;
+export const DEFAULT_PROJECT_ID = EMULATOR_DEFAULTS.projectId;
 
 export const USAGE = `Usage: cloud-run-auth-emulator [options]
 

@@ -1,3 +1,11 @@
+/** The emulator's defaults, shared with its command line. */
+export const EMULATOR_DEFAULTS = {
+  serviceAccountEmail: 'caller@emulator-project.iam.gserviceaccount.com',
+  tokenLifetimeSeconds: 3600,
+  projectId: 'emulator-project',
+  certsMaxAgeSeconds: 21600,
+} as const;
+
 /** Options of {@link startEmulator}. */
 export interface EmulatorOptions {
   /** TCP port on 127.0.0.1. @default 0 (a free port) */

@@ -2,12 +2,13 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import { createSigningKey, signJwt, toJwk, type SigningKey } from './signing-key.js';
 import { TokenEndpoints } from './token-endpoints.js';
-import type {
-  Emulator,
-  EmulatorOptions,
-  FailOptions,
-  MintOptions,
-  RecordedRequest,
+import {
+  EMULATOR_DEFAULTS,
+  type Emulator,
+  type EmulatorOptions,
+  type FailOptions,
+  type MintOptions,
+  type RecordedRequest,
 } from './emulator.interface.js';
 
 const SA_PREFIX = '/computeMetadata/v1/instance/service-accounts/';
@@ -24,10 +25,10 @@ interface Failure extends Required<Omit<FailOptions, 'delayMs'>> {
  * signing real RS256 tokens with keys generated at start. Binds to 127.0.0.1 only.
  */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
-  const email = options.serviceAccountEmail ?? 'caller@emulator-project.iam.gserviceaccount.com';
-  const lifetime = options.tokenLifetimeSeconds ?? 3600;
-  const projectId = options.projectId ?? 'emulator-project';
-  const maxAge = options.certsMaxAgeSeconds ?? 21600;
+  const email = options.serviceAccountEmail ?? EMULATOR_DEFAULTS.serviceAccountEmail;
+  const lifetime = options.tokenLifetimeSeconds ?? EMULATOR_DEFAULTS.tokenLifetimeSeconds;
+  const projectId = options.projectId ?? EMULATOR_DEFAULTS.projectId;
+  const maxAge = options.certsMaxAgeSeconds ?? EMULATOR_DEFAULTS.certsMaxAgeSeconds;
   // A stable numeric subject per email, like Google's unique id.
   const subjectOf = (who: string) =>
     BigInt('0x' + Buffer.from(who).toString('hex').slice(0, 26).padEnd(26, '0')).toString().slice(0, 21);
