@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startEmulator, type Emulator } from '../lib/testing/index.js';
 import { isAlive, isListening, run, runScript, type RunningScript } from './utils/child-process.js';
 
@@ -126,7 +126,10 @@ describe('`npm start` entry point (sample-app/dist/main.js) without SAMPLE_SERVI
     expect(running.stdout()).toMatch(/Stopped \(SIGINT\): emulator, gateway and orders are shut down\./);
     expect(running.stderr()).not.toContain('unexpectedly');
     for (const url of urls) expect(await isListening(url), `${url} is closed`).toBe(false);
-    expect(isAlive(group), 'no process of the group is left').toBe(false);
+    // Closing the output is not exiting: until npm is reaped, and the demo's processes have finished
+    // exiting, signal 0 still reaches the group. Everything must be gone within a few seconds.
+    await running.exited;
+    await vi.waitFor(() => expect(isAlive(group), 'no process of the group is left').toBe(false), { timeout: 5000, interval: 50 });
   });
 
   it('names the variable to change when a fixed port is taken', async () => {
