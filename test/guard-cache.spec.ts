@@ -10,8 +10,8 @@ import {
   type CallerIdentity,
   type InboundRejection,
 } from '../lib/index.js';
-import type { ResolvedCloudRunAuthOptions } from '../lib/config/resolved-options.interface.js';
-import { resolveInboundOptions } from '../lib/guard/inbound-options.validator.js';
+import type { ResolvedCloudRunAuthOptions } from '../lib/module/resolved-options.interface.js';
+import { resolveInboundOptions } from '../lib/inbound/inbound-options.validator.js';
 import { startEmulator, type Emulator } from '../lib/testing/index.js';
 import { mint } from './utils/tokens.js';
 

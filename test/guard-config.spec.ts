@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Controller, Get, UseGuards } from '@nestjs/common';
 import { AllowedCallers, CloudRunAuthConfigError, CloudRunAuthGuard, IdTokenVerifier } from '../lib/index.js';
-import { compileAllowList } from '../lib/guard/allowed-callers.matcher.js';
-import { resolveInboundOptions } from '../lib/guard/inbound-options.validator.js';
+import { compileAllowList } from '../lib/inbound/allowed-callers.matcher.js';
+import { resolveInboundOptions } from '../lib/inbound/inbound-options.validator.js';
 import { compileGuardedModule } from './utils/guarded-app.js';
 
 const AUDIENCE = 'https://orders-abc123-ew.a.run.app';

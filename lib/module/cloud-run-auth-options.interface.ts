@@ -1,9 +1,9 @@
 import type { ModuleMetadata, Provider, Type, InjectionToken, OptionalFactoryDependency } from '@nestjs/common';
-import type { IdTokenProvider } from '../token/id-token.provider.js';
-import type { IdTokenCacheOptions } from '../token/id-token-cache.options.js';
-import type { InboundOptions } from '../guard/inbound-options.interface.js';
-import type { ServiceDefinition } from './service-definition.interface.js';
-import type { CredentialsOptions } from '../credentials/credentials-options.interface.js';
+import type { IdTokenProvider } from '../outbound/token/id-token.provider.js';
+import type { IdTokenCacheOptions } from '../outbound/token/id-token-cache.options.js';
+import type { InboundOptions } from '../inbound/inbound-options.interface.js';
+import type { ServiceDefinition } from '../outbound/service-definition.interface.js';
+import type { CredentialsOptions } from '../outbound/credentials/credentials-options.interface.js';
 
 /** Options of `CloudRunAuthModule.forRoot()` and of the `forRootAsync()` factory. */
 export interface CloudRunAuthModuleOptions {

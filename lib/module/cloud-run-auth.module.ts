@@ -1,20 +1,20 @@
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
-import { createServiceClient } from '../client/service-client.factory.js';
-import { getServiceClientToken } from '../client/service-client.token.js';
-import { resolveModuleOptions } from '../config/options.validator.js';
-import type { ResolvedCloudRunAuthOptions } from '../config/resolved-options.interface.js';
-import { CloudRunAuthConfigError } from '../errors/config.error.js';
-import { createInboundProviders, INBOUND_EXPORTS } from '../guard/inbound.providers.js';
-import { IdTokenCache } from '../token/id-token.cache.js';
-import { IdTokenProvider } from '../token/id-token.provider.js';
+import { createServiceClient } from '../outbound/client/service-client.factory.js';
+import { getServiceClientToken } from '../outbound/client/service-client.token.js';
+import { resolveModuleOptions } from './module-options.resolver.js';
+import type { ResolvedCloudRunAuthOptions } from './resolved-options.interface.js';
+import { CloudRunAuthConfigError } from '../shared/errors/config.error.js';
+import { createInboundProviders, INBOUND_EXPORTS } from './inbound.providers.js';
+import { IdTokenCache } from '../outbound/token/id-token.cache.js';
+import { IdTokenProvider } from '../outbound/token/id-token.provider.js';
 import { CLOUD_RUN_AUTH_CONFIG, CLOUD_RUN_AUTH_OPTIONS } from './cloud-run-auth.constants.js';
 import type {
   CloudRunAuthModuleAsyncOptions,
   CloudRunAuthModuleOptions,
   CloudRunAuthOptionsFactory,
 } from './cloud-run-auth-options.interface.js';
-import { IdTokenPrefetcher } from './id-token.prefetcher.js';
-import type { ServiceDefinition } from './service-definition.interface.js';
+import { IdTokenPrefetcher } from '../outbound/token/id-token.prefetcher.js';
+import type { ServiceDefinition } from '../outbound/service-definition.interface.js';
 
 /**
  * Service-to-service authentication for Cloud Run: a `ServiceClient` per target service that

@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { signRs256Jwt } from '../jwt/jwt.signer.js';
+import { signRs256Jwt } from '../shared/jwt/jwt.signer.js';
 
 /** An RSA key pair with a Google-style key id, used by the emulator to sign tokens. */
 export interface SigningKey {

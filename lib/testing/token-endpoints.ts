@@ -1,5 +1,5 @@
 import { randomBytes, verify, type KeyObject } from 'node:crypto';
-import { decodeJwt } from '../jwt/jwt.codec.js';
+import { decodeJwt } from '../shared/jwt/jwt.codec.js';
 import { createSigningKey } from './signing-key.js';
 
 /** What the token endpoints need from the emulator. */

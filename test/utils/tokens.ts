@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
-import { encodeSegment } from '../../lib/jwt/jwt.codec.js';
+import { encodeSegment } from '../../lib/shared/jwt/jwt.codec.js';
 import { createSigningKey } from '../../lib/testing/signing-key.js';
 import type { Emulator } from '../../lib/testing/index.js';
 

@@ -1,0 +1,53 @@
+import { CloudRunAuthConfigError } from '../shared/errors/config.error.js';
+
+/** A compiled caller allow-list. */
+export interface CallerAllowList {
+  /** The patterns, lowercased, as given. */
+  readonly patterns: readonly string[];
+  /** Whether `email` is allowed (case-insensitive). */
+  matches(email: string): boolean;
+}
+
+const EMAIL = /^[^\s@*]+@[^\s@*]+\.[^\s@*]+$/;
+// One project's user-managed service accounts. Shared domains (developer.gserviceaccount.com,
+// appspot.gserviceaccount.com, gcp-sa-*.iam..., gmail.com) would admit other projects' or users' identities.
+const PROJECT_WILDCARD = /^\*@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/;
+const MAX_EMAIL_LENGTH = 254;
+
+/**
+ * Validates and compiles allow-list entries: exact emails, or `*@PROJECT_ID.iam.gserviceaccount.com`.
+ * @param at where the list comes from, for the error (`inbound.allowedCallers`, `@AllowedCallers()`).
+ * @throws CloudRunAuthConfigError on an empty list or any other pattern.
+ */
+export function compileAllowList(patterns: unknown, at: string): CallerAllowList {
+  if (!Array.isArray(patterns) || patterns.length === 0) {
+    throw new CloudRunAuthConfigError('must be a non-empty array of caller emails', at);
+  }
+  const exact = new Set<string>();
+  const domains = new Set<string>();
+  for (const pattern of patterns) {
+    if (typeof pattern !== 'string') throw new CloudRunAuthConfigError(`entries must be strings, got ${typeof pattern}`, at);
+    const lower = pattern.toLowerCase();
+    const wildcard = PROJECT_WILDCARD.exec(lower);
+    if (wildcard && !wildcard[1]!.startsWith('gcp-sa-')) {
+      domains.add(lower.slice(2));
+    } else if (!lower.includes('*') && lower.length <= MAX_EMAIL_LENGTH && EMAIL.test(lower)) {
+      exact.add(lower);
+    } else {
+      throw new CloudRunAuthConfigError(
+        `${JSON.stringify(pattern).slice(0, 100)} is neither an email address nor "*@PROJECT_ID.iam.gserviceaccount.com"; ` +
+          'broader wildcards would match identities of other projects or of any Google user',
+        at,
+      );
+    }
+  }
+  return {
+    patterns: [...exact, ...[...domains].map((domain) => `*@${domain}`)],
+    matches(email: string): boolean {
+      const lower = email.toLowerCase();
+      if (exact.has(lower)) return true;
+      const at = lower.indexOf('@');
+      return at > 0 && at === lower.lastIndexOf('@') && domains.has(lower.slice(at + 1));
+    },
+  };
+}

@@ -1,0 +1,16 @@
+import { SetMetadata } from '@nestjs/common';
+import { compileAllowList } from '../allowed-callers.matcher.js';
+import { ALLOWED_CALLERS_METADATA } from './inbound.constants.js';
+
+/**
+ * Callers allowed on a controller or route, replacing the module-level `allowedCallers`
+ * (a route's list wins over its controller's). Entries are exact emails (case-insensitive)
+ * or `*@PROJECT_ID.iam.gserviceaccount.com`; anything else throws when the class is loaded.
+ *
+ * ```ts
+ * @AllowedCallers('scheduler@my-project.iam.gserviceaccount.com')
+ * ```
+ */
+export function AllowedCallers(...emails: string[]): ClassDecorator & MethodDecorator {
+  return SetMetadata(ALLOWED_CALLERS_METADATA, compileAllowList(emails, '@AllowedCallers()'));
+}

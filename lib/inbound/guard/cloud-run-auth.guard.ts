@@ -1,0 +1,265 @@
+import {
+  ForbiddenException,
+  HttpException,
+  Inject,
+  Injectable,
+  Logger,
+  Optional,
+  ServiceUnavailableException,
+  UnauthorizedException,
+  type CanActivate,
+  type ExecutionContext,
+} from '@nestjs/common';
+import { HttpAdapterHost, Reflector } from '@nestjs/core';
+import type { ResolvedCloudRunAuthOptions } from '../../module/resolved-options.interface.js';
+import { CloudRunAuthConfigError } from '../../shared/errors/config.error.js';
+import { CLOUD_RUN_AUTH_CONFIG } from '../../module/cloud-run-auth.constants.js';
+import type { CallerIdentity } from '../verifier/caller-identity.interface.js';
+import { IdTokenVerifier } from '../verifier/id-token.verifier.js';
+import { TokenVerificationError, type TokenRejectionReason } from '../../shared/errors/token-verification.error.js';
+import type { CallerAllowList } from '../allowed-callers.matcher.js';
+import { setCallerIdentity } from '../decorators/caller.decorator.js';
+import type { ResolvedInboundOptions } from '../inbound-options.interface.js';
+import { ALLOWED_CALLERS_METADATA, SKIP_CLOUD_RUN_AUTH_METADATA } from '../decorators/inbound.constants.js';
+import {
+  bearerToken,
+  readTokenHeader,
+  uncheckedBearerCredentials,
+  type RequestHeaders,
+  type TokenExtractionFailure,
+  type TokenHeader,
+} from './token.extractor.js';
+
+/** Why the guard refused a request: a token rejection, a header problem, or the allow-list. */
+export type InboundRejectionReason = TokenRejectionReason | TokenExtractionFailure | 'caller_not_allowed' | 'verification_error';
+
+/** A refusal, handed to {@link CloudRunAuthGuard.reject}. */
+export interface InboundRejection {
+  /** 401 (no acceptable token), 403 (caller not allowed) or 503 (signing keys unavailable). */
+  status: 401 | 403 | 503;
+  reason: InboundRejectionReason;
+  /** Operator-facing detail for the log line; never contains the token. */
+  detail: string;
+}
+
+interface HttpRequestLike {
+  headers?: RequestHeaders;
+  rawHeaders?: string[];
+  raw?: { rawHeaders?: string[] };
+}
+
+const UNAUTHORIZED_CHALLENGE = 'Bearer error="invalid_token"';
+const MISSING_CHALLENGE = 'Bearer';
+
+/** The `@SkipCloudRunAuth()` and `@AllowedCallers()` settings of one route, read once. */
+interface RouteMetadata {
+  /** The controller the handler was read for (a handler can be inherited by several). */
+  controller: Function;
+  skip: boolean;
+  allowList: CallerAllowList | undefined;
+}
+
+const defaultVerify = IdTokenVerifier.prototype.verify;
+
+/**
+ * Verifies the Google ID token of each request (see `InboundOptions`) and enforces the
+ * caller allow-list: 401 for a missing or invalid token, 403 for a valid token of a caller
+ * not allowed on the route, 503 when Google's signing keys cannot be obtained.
+ * Bind with `@UseGuards(CloudRunAuthGuard)`, or globally with `inbound.mount: true`.
+ * Extend it and override the protected hooks to adapt it (other request types, responses).
+ * Using it without `inbound` options fails at boot.
+ */
+@Injectable()
+export class CloudRunAuthGuard implements CanActivate {
+  protected readonly logger = new Logger('CloudRunAuth');
+  protected readonly options: ResolvedInboundOptions;
+  protected readonly verifier: IdTokenVerifier;
+  private warnedAboutStrippedTokens = false;
+  /** Route metadata by handler: decorators are applied once, at class definition. */
+  private readonly routeMetadata = new WeakMap<Function, RouteMetadata>();
+
+  constructor(
+    @Inject(CLOUD_RUN_AUTH_CONFIG) config: ResolvedCloudRunAuthOptions,
+    @Optional() @Inject(IdTokenVerifier) verifier: IdTokenVerifier | null,
+    @Inject(Reflector) protected readonly reflector: Reflector,
+    @Optional() @Inject(HttpAdapterHost) protected readonly adapterHost?: HttpAdapterHost,
+  ) {
+    if (!config?.inbound || !verifier) {
+      // Fail closed and loud: a guard without configuration must never let a request through.
+      throw new CloudRunAuthConfigError(
+        'CloudRunAuthGuard is used but CloudRunAuthModule has no inbound options; set inbound: { audience, allowedCallers }',
+        'inbound',
+      );
+    }
+    this.options = config.inbound;
+    this.verifier = verifier;
+  }
+
+  /**
+   * `true` synchronously for a skipped route, or for a token the verifier has already verified
+   * (its verified-token cache) from a caller allowed on the route; a promise otherwise. Never
+   * throws synchronously: refusals are rejections.
+   */
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
+    try {
+      if (this.shouldSkip(context)) return true;
+      const request = this.getRequest(context);
+      const header = readTokenHeader(request.headers ?? {}, this.options.maxHeaderBytes, this.getRawHeaders(request));
+      // After the repetition and size checks, the verifier's cache is asked before the b64token
+      // check: a cached token was accepted by verify(), whose decoder admits only base64url
+      // characters and dots, all of them b64token characters. Not when verify() is overridden
+      // (a subclass adding checks of its own): the cache would bypass them.
+      if ('value' in header && this.verifier.verify === defaultVerify) {
+        const credentials = uncheckedBearerCredentials(header.value);
+        const identity = credentials === undefined ? undefined : this.verifier.cachedIdentity(credentials);
+        if (identity) return this.authorize(context, request, identity);
+      }
+      return this.verifyAndAuthorize(context, request, header);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private async verifyAndAuthorize(context: ExecutionContext, request: HttpRequestLike, header: TokenHeader): Promise<boolean> {
+    if ('failure' in header) {
+      return this.reject(context, { status: 401, reason: header.failure, detail: describeFailure(header.failure, header.header) });
+    }
+    const token = bearerToken(header.value);
+    if (token === undefined) {
+      return this.reject(context, { status: 401, reason: 'malformed_header', detail: describeFailure('malformed_header', header.header) });
+    }
+    let identity: CallerIdentity;
+    try {
+      identity = await this.verifier.verify(token);
+    } catch (error) {
+      return this.reject(context, this.toRejection(error));
+    }
+    return this.authorize(context, request, identity);
+  }
+
+  /** Applies the route's allow-list to a verified identity; throws the refusal. */
+  private authorize(context: ExecutionContext, request: HttpRequestLike, identity: CallerIdentity): true {
+    const allowList = this.getAllowList(context);
+    if (allowList) {
+      const refusal = this.checkCaller(identity, allowList);
+      if (refusal) this.reject(context, refusal);
+    }
+    setCallerIdentity(request, identity);
+    return true;
+  }
+
+  /** Whether `@SkipCloudRunAuth()` applies (the route's setting wins over the controller's). */
+  protected shouldSkip(context: ExecutionContext): boolean {
+    return this.getRouteMetadata(context).skip;
+  }
+
+  /** The request object (Express `Request` or Fastify `FastifyRequest`); override for other transports. */
+  protected getRequest(context: ExecutionContext): HttpRequestLike {
+    if (context.getType() !== 'http') {
+      // Fails closed (401): there are no HTTP headers to read a token from.
+      return {};
+    }
+    return context.switchToHttp().getRequest<HttpRequestLike>();
+  }
+
+  /** Raw header list used to refuse repeated token headers. */
+  protected getRawHeaders(request: HttpRequestLike): readonly string[] | undefined {
+    return request.rawHeaders ?? request.raw?.rawHeaders;
+  }
+
+  /** The allow-list of the route: `@AllowedCallers()` on the route, else on the controller, else the module's. */
+  protected getAllowList(context: ExecutionContext): CallerAllowList | undefined {
+    return this.getRouteMetadata(context).allowList ?? this.options.allowedCallers;
+  }
+
+  /** The route's decorator settings, read with the `Reflector` on its first request and kept. */
+  private getRouteMetadata(context: ExecutionContext): RouteMetadata {
+    const handler = context.getHandler();
+    const controller = context.getClass();
+    let metadata = this.routeMetadata.get(handler);
+    if (metadata === undefined || metadata.controller !== controller) {
+      const targets = [handler, controller];
+      metadata = {
+        controller,
+        skip: this.reflector.getAllAndOverride<boolean | undefined>(SKIP_CLOUD_RUN_AUTH_METADATA, targets) === true,
+        allowList: this.reflector.getAllAndOverride<CallerAllowList | undefined>(ALLOWED_CALLERS_METADATA, targets),
+      };
+      this.routeMetadata.set(handler, metadata);
+    }
+    return metadata;
+  }
+
+  /** `undefined` when `identity` passes `allowList`, else the refusal. */
+  protected checkCaller(identity: CallerIdentity, allowList: CallerAllowList): InboundRejection | undefined {
+    if (identity.email === undefined) {
+      // Only reachable with allowAnyCaller (else the verifier already requires a verified email).
+      const reason = typeof identity.claims.email === 'string' ? 'email_not_verified' : 'missing_email';
+      return { status: 401, reason, detail: 'the route has an allow-list but the token carries no verified email' };
+    }
+    if (allowList.matches(identity.email)) return undefined;
+    return { status: 403, reason: 'caller_not_allowed', detail: `caller ${JSON.stringify(identity.email)} is not in the allow-list` };
+  }
+
+  /** Maps an error of the verifier to a refusal. */
+  protected toRejection(error: unknown): InboundRejection {
+    if (error instanceof TokenVerificationError) {
+      return { status: error.reason === 'keys_unavailable' ? 503 : 401, reason: error.reason, detail: error.message };
+    }
+    // Unexpected: refuse without echoing the message, which could quote request data.
+    const name = error instanceof Error ? error.name : typeof error;
+    return { status: 401, reason: 'verification_error', detail: `unexpected ${name} while verifying` };
+  }
+
+  /** Logs the refusal (reason code, never the token) and throws the matching `HttpException`. */
+  protected reject(context: ExecutionContext, rejection: InboundRejection): never {
+    this.logRejection(context, rejection);
+    if (rejection.status === 401) {
+      this.setHeader(context, 'WWW-Authenticate', rejection.reason === 'missing_token' ? MISSING_CHALLENGE : UNAUTHORIZED_CHALLENGE);
+    }
+    throw this.createException(rejection);
+  }
+
+  /** The exception thrown for a refusal; bodies are generic so they cannot leak anything. */
+  protected createException(rejection: InboundRejection): HttpException {
+    switch (rejection.status) {
+      case 403:
+        return new ForbiddenException();
+      case 503:
+        return new ServiceUnavailableException();
+      default:
+        return new UnauthorizedException();
+    }
+  }
+
+  /** Logs at warn what needs an operator (misconfiguration, key outage), the rest at debug. */
+  protected logRejection(context: ExecutionContext, { status, reason, detail }: InboundRejection): void {
+    const line = `Rejected ${context.getClass().name}.${context.getHandler().name} with ${status}: reason=${reason}; ${detail}`;
+    if (reason === 'signature_removed' && !this.warnedAboutStrippedTokens) {
+      this.warnedAboutStrippedTokens = true;
+      this.logger.warn(line);
+    } else if (status === 503) {
+      this.logger.warn(line);
+    } else {
+      this.logger.debug(line);
+    }
+  }
+
+  private setHeader(context: ExecutionContext, name: string, value: string): void {
+    const adapter = this.adapterHost?.httpAdapter;
+    if (!adapter || context.getType() !== 'http') return;
+    adapter.setHeader(context.switchToHttp().getResponse(), name, value);
+  }
+}
+
+function describeFailure(failure: TokenExtractionFailure, header: string | undefined): string {
+  switch (failure) {
+    case 'missing_token':
+      return 'no X-Serverless-Authorization or Authorization header';
+    case 'duplicate_header':
+      return `${header} is repeated`;
+    case 'header_too_large':
+      return `${header} exceeds maxHeaderBytes`;
+    default:
+      return `${header} is not "Bearer <token>"`;
+  }
+}

@@ -1,0 +1,28 @@
+import type { AxiosRequestConfig } from 'axios';
+import type { CredentialsOptions } from './credentials/credentials-options.interface.js';
+
+/** One target service the application calls. */
+export interface ServiceDefinition {
+  /** Name used with `@InjectServiceClient(name)`; unique within the application. */
+  name: string;
+  /** Base URL of the service, e.g. `https://orders-abc-uc.a.run.app`. `http:` only for loopback. */
+  url: string;
+  /** `aud` of the ID tokens sent to it. @default the origin of `url` (what Cloud Run accepts) */
+  audience?: string;
+  /**
+   * Header that carries the token. `x-serverless-authorization` leaves `Authorization`
+   * to the application; Cloud Run checks `X-Serverless-Authorization` first when both are sent.
+   * @default 'authorization'
+   */
+  tokenHeader?: 'authorization' | 'x-serverless-authorization';
+  /** Send ID tokens at all; `false` for a local, unauthenticated target. @default true */
+  authenticate?: boolean;
+  /**
+   * Identity used for this service only, merged over the module's `credentials`; e.g.
+   * `{ impersonate: 'orders-caller@p.iam.gserviceaccount.com' }` for least privilege.
+   * @default the module's credentials
+   */
+  credentials?: CredentialsOptions;
+  /** Extra axios configuration of this client (timeouts, headers, …); `baseURL` comes from `url`. @default {} */
+  http?: AxiosRequestConfig;
+}

@@ -1,0 +1,58 @@
+import { discoverCredentials } from '../credentials/adc.discovery.js';
+import { IMPERSONATE_COMMAND } from '../credentials/authorized-user.source.js';
+import type { CredentialSource } from '../credentials/credential-source.interface.js';
+import type { CredentialsOptions } from '../credentials/credentials-options.interface.js';
+import { MetadataSource } from '../credentials/metadata.source.js';
+import { IdTokenFetchError } from '../../shared/errors/id-token-fetch.error.js';
+import { IdTokenProvider, type IdTokenRequestOptions } from './id-token.provider.js';
+
+/** Options of {@link GoogleIdTokenProvider}. */
+export interface GoogleIdTokenProviderOptions extends CredentialsOptions {
+  /** Metadata server `host[:port]`. @default `GCE_METADATA_HOST`, else `169.254.169.254` */
+  metadataHost?: string;
+  /** Environment to read ADC variables from. @default process.env */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * ID tokens from Google credentials: Application Default Credentials (metadata server,
+ * service-account key, impersonated service account, workload identity federation), optionally
+ * impersonating another service account. Credentials are resolved once, on first use; no
+ * `gcloud` subprocess and no project-id lookup ever runs.
+ */
+export class GoogleIdTokenProvider extends IdTokenProvider {
+  private source?: Promise<CredentialSource>;
+
+  constructor(private readonly options: GoogleIdTokenProviderOptions = {}) {
+    super();
+  }
+
+  async getIdToken(audience: string, { signal }: IdTokenRequestOptions = {}): Promise<string> {
+    this.source ??= discoverCredentials(this.options, this.options.env ?? process.env);
+    let source: CredentialSource;
+    try {
+      source = await this.source;
+    } catch (error) {
+      throw withAudience(error, audience);
+    }
+    try {
+      return await source.idToken(audience, signal);
+    } catch (error) {
+      if (!(error instanceof IdTokenFetchError) || !(source instanceof MetadataSource)) throw withAudience(error, audience);
+      throw new IdTokenFetchError(
+        `${error.message}. No credentials file was found, so the metadata server is the only source: on Cloud Run, ` +
+          'GCE and GKE it is always there; elsewhere set GOOGLE_APPLICATION_CREDENTIALS, or for local development run ' +
+          `\`${IMPERSONATE_COMMAND}\``,
+        audience,
+        error.retryable,
+        { cause: error.cause },
+      );
+    }
+  }
+}
+
+function withAudience(error: unknown, audience: string): unknown {
+  return error instanceof IdTokenFetchError && error.audience === ''
+    ? new IdTokenFetchError(error.message, audience, error.retryable, { cause: error.cause })
+    : error;
+}
