@@ -10,7 +10,6 @@ import {
   type CallerIdentity,
   type InboundRejection,
 } from '../lib/index.js';
-import type { ResolvedCloudRunAuthOptions } from '../lib/module/resolved-options.interface.js';
 import { resolveInboundOptions } from '../lib/inbound/inbound-options.validator.js';
 import { startEmulator, type Emulator } from '../lib/testing/index.js';
 import { mint } from './utils/tokens.js';
@@ -78,7 +77,7 @@ describe('CloudRunAuthGuard on a verified-token cache hit', () => {
   const setup = (verifier?: IdTokenVerifier) => {
     const inbound = resolveInboundOptions({ audience: AUDIENCE, allowedCallers: [ALICE], certsUrl: emu.certsUrl, maxHeaderBytes: 2048 })!;
     const v = verifier ?? new IdTokenVerifier({ audience: AUDIENCE, certsUrl: emu.certsUrl });
-    const guard = new RecordingGuard({ inbound } as ResolvedCloudRunAuthOptions, v, new Reflector());
+    const guard = new RecordingGuard(inbound, v, new Reflector());
     return { guard, verifier: v };
   };
   const bearer = (token: string) => request([['Authorization', `Bearer ${token}`]]);

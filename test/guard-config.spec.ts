@@ -73,7 +73,6 @@ describe('inbound option validation', () => {
     [{ ...base, keyRefetchCooldownMs: 0 }, 'inbound.keyRefetchCooldownMs', /integer >= 1/],
     [{ ...base, keyFetchTimeoutMs: 1.5 }, 'inbound.keyFetchTimeoutMs', /integer >= 1/],
     [{ ...base, verifiedTokenCacheSize: -1 }, 'inbound.verifiedTokenCacheSize', /integer >= 0/],
-    [{ ...base, mount: 'yes' }, 'inbound.mount', /boolean/],
     [{ ...base, allowAnyCaller: true }, 'inbound.allowAnyCaller', /contradict/],
     [{ ...base, allowedCallers: ['*@gmail.com'] }, 'inbound.allowedCallers', /neither an email address nor/],
   ])('rejects %j at %s', (inbound, field, message) => {
@@ -90,17 +89,35 @@ describe('inbound option validation', () => {
 
   it('applies documented defaults', () => {
     expect(resolveInboundOptions(base)).toMatchObject({
-      audience: [AUDIENCE],
       allowAnyCaller: false,
-      mode: 'verify',
-      mount: false,
-      clockToleranceSeconds: 30,
-      certsUrl: 'https://www.googleapis.com/oauth2/v3/certs',
       maxHeaderBytes: 8192,
-      keyRefetchCooldownMs: 30_000,
-      keyFetchTimeoutMs: 5000,
-      verifiedTokenCacheSize: 1000,
+      verifier: {
+        audiences: [AUDIENCE],
+        mode: 'verify',
+        clockToleranceSeconds: 30,
+        certsUrl: 'https://www.googleapis.com/oauth2/v3/certs',
+        keyRefetchCooldownMs: 30_000,
+        keyFetchTimeoutMs: 5000,
+        verifiedTokenCacheSize: 1000,
+        requireVerifiedEmail: true,
+      },
     });
+  });
+
+  it('resolves the verifier options once: the verifier takes them as they are', () => {
+    const { verifier } = resolveInboundOptions(base)!;
+    expect(Object.isFrozen(verifier)).toBe(true);
+    expect(new IdTokenVerifier(verifier).options).toBe(verifier);
+  });
+
+  it.each([
+    [{ inbound: { ...base, mount: 'yes' } }, 'inbound.mount', /boolean or a class extending CloudRunAuthGuard/],
+    [{ inbound: { ...base, mount: class NotAGuard {} } }, 'inbound.mount', /boolean or a class extending CloudRunAuthGuard/],
+  ])('rejects mount %j at boot', async (options, field, message) => {
+    const error = await bootError(options as never);
+    expect(error).toBeInstanceOf(CloudRunAuthConfigError);
+    expect(error.field).toBe(field);
+    expect(error.message).toMatch(message);
   });
 
   it('reports invalid inbound options at boot with the field', async () => {

@@ -85,7 +85,7 @@ describe.each(PLATFORMS)('CloudRunAuthGuard modes on %s', (platform) => {
 
     it.each([
       ['forRoot', () => ({ inbound: inbound() })],
-      ['forRootAsync', () => ({ async: { useFactory: async () => ({ inbound: inbound() }) } })],
+      ['forRootAsync', () => ({ async: { mount: true, useFactory: async () => ({ inbound: { ...inbound(), mount: undefined } }) } })],
     ])('guards every route (%s) except @SkipCloudRunAuth ones', async (_name, options) => {
       const { call } = await start(options());
       const token = mint(emu, SERVICE);

@@ -19,12 +19,11 @@ const EXPECTED_MAIN_EXPORTS = [
   'ServiceClient',
   'getServiceClientToken',
   // Inbound verification
-  'ALLOWED_CALLERS_METADATA',
   'AllowedCallers',
+  'CLOUD_RUN_AUTH_INBOUND_OPTIONS',
   'Caller',
   'CloudRunAuthGuard',
   'IdTokenVerifier',
-  'SKIP_CLOUD_RUN_AUTH_METADATA',
   'SigningKeyStore',
   'SkipCloudRunAuth',
   'TokenVerificationError',

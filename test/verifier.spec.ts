@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CloudRunAuthConfigError, IdTokenVerifier, SigningKeyStore, TokenVerificationError, type IdTokenVerifierOptions } from '../lib/index.js';
 import { JwksKeyStore } from '../lib/inbound/keys/jwks.key-store.js';
+import { clock as libraryClock } from '../lib/shared/clock.js';
 import { VerifiedTokenCache } from '../lib/inbound/verifier/verified-token.cache.js';
 import { startEmulator, type Emulator } from '../lib/testing/index.js';
 import { CapturingLogger } from './utils/guarded-app.js';
@@ -38,9 +39,8 @@ async function rejection(promise: Promise<unknown>): Promise<TokenVerificationEr
 describe('IdTokenVerifier', () => {
   let emu: Emulator;
   let clock: number;
-  const now = () => clock;
-  const verifier = (options: Partial<IdTokenVerifierOptions> = {}) =>
-    new IdTokenVerifier({ audience: AUDIENCE, certsUrl: emu.certsUrl, now, ...options });
+  const verifier = (options: Partial<IdTokenVerifierOptions> = {}, keyStore?: SigningKeyStore) =>
+    new IdTokenVerifier({ audience: AUDIENCE, certsUrl: emu.certsUrl, ...options }, keyStore);
 
   const logger = new CapturingLogger();
 
@@ -51,8 +51,12 @@ describe('IdTokenVerifier', () => {
   beforeEach(() => {
     emu.reset();
     clock = Date.now();
+    libraryClock.now = () => clock;
   });
-  afterAll(() => emu?.close());
+  afterAll(() => {
+    libraryClock.now = Date.now;
+    return emu?.close();
+  });
 
   it('does no I/O until the first verification', async () => {
     const v = verifier();
@@ -102,8 +106,8 @@ describe('IdTokenVerifier', () => {
   });
 
   it('answers a reused token from the cache until it expires', async () => {
-    const store = new CountingKeyStore(new JwksKeyStore({ certsUrl: emu.certsUrl, fetchTimeoutMs: 5000, refetchCooldownMs: 30_000, now }));
-    const v = verifier({ keyStore: store });
+    const store = new CountingKeyStore(new JwksKeyStore({ certsUrl: emu.certsUrl, keyFetchTimeoutMs: 5000, keyRefetchCooldownMs: 30_000 }));
+    const v = verifier({}, store);
     const token = mint(emu, AUDIENCE, {}, { lifetimeSeconds: 600 });
     for (let i = 0; i < 5; i += 1) await v.verify(token);
     expect(store.lookups).toBe(1);
@@ -118,8 +122,8 @@ describe('IdTokenVerifier', () => {
   });
 
   it('bounds the cache as an LRU', async () => {
-    const store = new CountingKeyStore(new JwksKeyStore({ certsUrl: emu.certsUrl, fetchTimeoutMs: 5000, refetchCooldownMs: 30_000 }));
-    const v = verifier({ keyStore: store, verifiedTokenCacheSize: 2 });
+    const store = new CountingKeyStore(new JwksKeyStore({ certsUrl: emu.certsUrl, keyFetchTimeoutMs: 5000, keyRefetchCooldownMs: 30_000 }));
+    const v = verifier({ verifiedTokenCacheSize: 2 }, store);
     const [a, b, c] = [mint(emu, AUDIENCE), mint(emu, AUDIENCE), mint(emu, AUDIENCE)];
     for (const t of [a, b, a, c]) await v.verify(t); // a was used after b: b is evicted
     expect(store.lookups).toBe(3);
@@ -127,15 +131,15 @@ describe('IdTokenVerifier', () => {
     expect(store.lookups).toBe(3);
     await v.verify(b);
     expect(store.lookups).toBe(4);
-    const uncached = verifier({ keyStore: store, verifiedTokenCacheSize: 0 });
+    const uncached = verifier({ verifiedTokenCacheSize: 0 }, store);
     await uncached.verify(a);
     await uncached.verify(a);
     expect(store.lookups).toBe(6);
   });
 
   it('never answers from the cache for a token that only shares its signature with a cached one', async () => {
-    const store = new CountingKeyStore(new JwksKeyStore({ certsUrl: emu.certsUrl, fetchTimeoutMs: 5000, refetchCooldownMs: 30_000, now }));
-    const v = verifier({ keyStore: store });
+    const store = new CountingKeyStore(new JwksKeyStore({ certsUrl: emu.certsUrl, keyFetchTimeoutMs: 5000, keyRefetchCooldownMs: 30_000 }));
+    const v = verifier({}, store);
     const token = mint(emu, AUDIENCE);
     await v.verify(token);
     const admin = withPayload(token, { ...payloadOf(token), email: 'admin@emulator-project.iam.gserviceaccount.com' });

@@ -1,4 +1,5 @@
 import { CloudRunAuthConfigError } from '../shared/errors/config.error.js';
+import { isEmail } from '../shared/options/option.assertions.js';
 
 /** A compiled caller allow-list. */
 export interface CallerAllowList {
@@ -8,11 +9,9 @@ export interface CallerAllowList {
   matches(email: string): boolean;
 }
 
-const EMAIL = /^[^\s@*]+@[^\s@*]+\.[^\s@*]+$/;
 // One project's user-managed service accounts. Shared domains (developer.gserviceaccount.com,
 // appspot.gserviceaccount.com, gcp-sa-*.iam..., gmail.com) would admit other projects' or users' identities.
 const PROJECT_WILDCARD = /^\*@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/;
-const MAX_EMAIL_LENGTH = 254;
 
 /**
  * Validates and compiles allow-list entries: exact emails, or `*@PROJECT_ID.iam.gserviceaccount.com`.
@@ -31,7 +30,7 @@ export function compileAllowList(patterns: unknown, at: string): CallerAllowList
     const wildcard = PROJECT_WILDCARD.exec(lower);
     if (wildcard && !wildcard[1]!.startsWith('gcp-sa-')) {
       domains.add(lower.slice(2));
-    } else if (!lower.includes('*') && lower.length <= MAX_EMAIL_LENGTH && EMAIL.test(lower)) {
+    } else if (isEmail(lower)) {
       exact.add(lower);
     } else {
       throw new CloudRunAuthConfigError(

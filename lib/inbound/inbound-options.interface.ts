@@ -1,20 +1,17 @@
-import type { CallerAllowList } from './allowed-callers.matcher.js';
+import type { Type } from '@nestjs/common';
+import type { CloudRunAuthGuard } from './guard/cloud-run-auth.guard.js';
+import type { IdTokenVerifierOptions } from './verifier/verifier-options.interface.js';
 
 /**
- * Configuration of inbound verification (`inbound` in the module options).
+ * Configuration of inbound verification (`inbound` in the module options): the verifier's
+ * options (`audience`, `mode`, `certsUrl`, ...) plus who may call and how the guard is mounted.
  *
  * Secure by default: boot fails unless `allowedCallers` is non-empty or `allowAnyCaller` is
  * `true`. Route-level `@AllowedCallers()` does not count, because every route without it
- * (including ones added later, or all of them with `mount: true`) would then accept any
+ * (including ones added later, or all of them with `mount`) would then accept any
  * Google account: anyone can mint a Google-signed ID token for any audience.
  */
-export interface InboundOptions {
-  /**
-   * Accepted `aud` values: the service URL (e.g. `https://orders-abc123-ew.a.run.app`), or the
-   * full push/task URL for Pub/Sub push, Cloud Tasks and Cloud Scheduler, which use the target
-   * URL (path included) as audience. A URL also matches with or without a trailing slash.
-   */
-  audience: string | string[];
+export interface InboundOptions extends Omit<IdTokenVerifierOptions, 'requireVerifiedEmail'> {
   /**
    * Caller emails allowed on every guarded route without `@AllowedCallers()`: exact emails
    * (compared case-insensitively) or `*@PROJECT_ID.iam.gserviceaccount.com` for all service
@@ -30,44 +27,13 @@ export interface InboundOptions {
    */
   allowAnyCaller?: boolean;
   /**
-   * `verify` checks every signature against Google's keys. `cloud-run-iam` also accepts tokens
-   * whose signature Cloud Run removed after checking them (`...SIGNATURE_REMOVED_BY_GOOGLE`),
-   * on their claims alone. Only safe when the service is not publicly invokable (no `allUsers`
-   * invoker): otherwise anyone can forge such a token.
-   * @default 'verify'
+   * Guard every route (`APP_GUARD`); opt routes out with `@SkipCloudRunAuth()`. `true` mounts
+   * `CloudRunAuthGuard`; a subclass of it (`mount: AuditedGuard`) is mounted instead, with
+   * dependency injection. Not available in `forRootAsync`'s factory: set `mount` in the
+   * `forRootAsync()` options themselves.
+   * @default false (bind it with `@UseGuards(CloudRunAuthGuard)` where needed)
    */
-  mode?: 'verify' | 'cloud-run-iam';
-  /** Register the guard globally (`APP_GUARD`); opt routes out with `@SkipCloudRunAuth()`. @default false */
-  mount?: boolean;
-  /** Leeway for `exp`, `iat` and `nbf`, in seconds (0 to 300). @default 30 */
-  clockToleranceSeconds?: number;
-  /** Google's JWKS endpoint. @default 'https://www.googleapis.com/oauth2/v3/certs' */
-  certsUrl?: string;
-  /** Largest accepted token header value, in bytes; larger ones are rejected unparsed. @default 8192 */
+  mount?: boolean | Type<CloudRunAuthGuard>;
+  /** Largest accepted token header value, in bytes (1024 to 65536); larger ones are rejected unparsed. @default 8192 */
   maxHeaderBytes?: number;
-  /**
-   * Least time, in ms, from the last key fetch of any kind (first load included) to a refetch
-   * caused by an unknown `kid`. @default 30000
-   */
-  keyRefetchCooldownMs?: number;
-  /** Timeout of one JWKS fetch, in ms. @default 5000 */
-  keyFetchTimeoutMs?: number;
-  /** Entries of the verified-token LRU cache; 0 disables it. @default 1000 */
-  verifiedTokenCacheSize?: number;
-}
-
-/** {@link InboundOptions} after validation, with defaults applied. */
-export interface ResolvedInboundOptions {
-  audience: string[];
-  /** The module-level allow-list; `undefined` only with `allowAnyCaller`. */
-  allowedCallers: CallerAllowList | undefined;
-  allowAnyCaller: boolean;
-  mode: 'verify' | 'cloud-run-iam';
-  mount: boolean;
-  clockToleranceSeconds: number;
-  certsUrl: string;
-  maxHeaderBytes: number;
-  keyRefetchCooldownMs: number;
-  keyFetchTimeoutMs: number;
-  verifiedTokenCacheSize: number;
 }

@@ -1,39 +1,29 @@
-import { assertKnownKeys, assertObject } from '../module/module-options.resolver.js';
 import { CloudRunAuthConfigError } from '../shared/errors/config.error.js';
-import { resolveVerifierOptions } from './verifier/verifier-options.validator.js';
+import { assertKnownKeys, assertObject } from '../shared/options/option.assertions.js';
 import { compileAllowList } from './allowed-callers.matcher.js';
-import type { InboundOptions, ResolvedInboundOptions } from './inbound-options.interface.js';
+import type { InboundOptions } from './inbound-options.interface.js';
+import type { ResolvedInboundOptions } from './resolved-inbound-options.interface.js';
+import { resolveVerifierOptions, VERIFIER_OPTION_KEYS } from './verifier/verifier-options.validator.js';
 
-const INBOUND_KEYS = [
-  'audience',
-  'allowedCallers',
-  'allowAnyCaller',
-  'mode',
-  'mount',
-  'clockToleranceSeconds',
-  'certsUrl',
-  'maxHeaderBytes',
-  'keyRefetchCooldownMs',
-  'keyFetchTimeoutMs',
-  'verifiedTokenCacheSize',
-];
+const GUARD_KEYS = ['allowedCallers', 'allowAnyCaller', 'mount', 'maxHeaderBytes'];
+const INBOUND_KEYS = [...VERIFIER_OPTION_KEYS.filter((key) => key !== 'requireVerifiedEmail'), ...GUARD_KEYS];
 const MIN_HEADER_BYTES = 1024;
 const MAX_HEADER_BYTES = 65_536;
 
 /**
  * Validates `inbound` and applies defaults; `undefined` when inbound verification is not configured.
  * Enforces the secure default: an allow-list or an explicit `allowAnyCaller: true` is required.
+ * `mount` is the module's to check: it decides which providers exist.
  * @throws CloudRunAuthConfigError naming the field at fault (`inbound.audience`, ...).
  */
 export function resolveInboundOptions(inbound: InboundOptions | undefined): ResolvedInboundOptions | undefined {
   if (inbound === undefined) return undefined;
   assertObject(inbound as unknown, 'inbound');
   assertKnownKeys(inbound, INBOUND_KEYS, 'inbound');
-  const { allowAnyCaller = false, mount = false, maxHeaderBytes = 8192 } = inbound;
+  const { allowedCallers: callers, allowAnyCaller = false, mount: _mount, maxHeaderBytes = 8192, ...verifierOptions } = inbound;
   // An empty list is no allow-list: it gets the secure-default explanation, not a bare type error.
-  const allowedCallers = Array.isArray(inbound.allowedCallers) && inbound.allowedCallers.length === 0 ? undefined : inbound.allowedCallers;
+  const allowedCallers = Array.isArray(callers) && callers.length === 0 ? undefined : callers;
   if (typeof allowAnyCaller !== 'boolean') throw new CloudRunAuthConfigError('must be a boolean', 'inbound.allowAnyCaller');
-  if (typeof mount !== 'boolean') throw new CloudRunAuthConfigError('must be a boolean', 'inbound.mount');
   if (
     typeof maxHeaderBytes !== 'number' ||
     !Number.isSafeInteger(maxHeaderBytes) ||
@@ -42,7 +32,8 @@ export function resolveInboundOptions(inbound: InboundOptions | undefined): Reso
   ) {
     throw new CloudRunAuthConfigError(`must be an integer from ${MIN_HEADER_BYTES} to ${MAX_HEADER_BYTES}`, 'inbound.maxHeaderBytes');
   }
-  const verifier = resolveVerifierOptions({ ...inbound, requireVerifiedEmail: !allowAnyCaller }, 'inbound');
+  // With allowAnyCaller the guard checks email only on routes with @AllowedCallers.
+  const verifier = resolveVerifierOptions({ ...verifierOptions, requireVerifiedEmail: !allowAnyCaller }, 'inbound');
   if (allowedCallers !== undefined && allowAnyCaller) {
     throw new CloudRunAuthConfigError(
       'allowedCallers and allowAnyCaller: true contradict each other; keep the allow-list, or remove it to accept any caller',
@@ -58,17 +49,10 @@ export function resolveInboundOptions(inbound: InboundOptions | undefined): Reso
       'inbound.allowedCallers',
     );
   }
-  return {
-    audience: [...verifier.audiences],
+  return Object.freeze({
+    verifier,
     allowedCallers: allowedCallers === undefined ? undefined : compileAllowList(allowedCallers, 'inbound.allowedCallers'),
     allowAnyCaller,
-    mode: verifier.mode,
-    mount,
-    clockToleranceSeconds: verifier.clockToleranceSeconds,
-    certsUrl: verifier.certsUrl,
     maxHeaderBytes,
-    keyRefetchCooldownMs: verifier.keyRefetchCooldownMs,
-    keyFetchTimeoutMs: verifier.keyFetchTimeoutMs,
-    verifiedTokenCacheSize: verifier.verifiedTokenCacheSize,
-  };
+  });
 }

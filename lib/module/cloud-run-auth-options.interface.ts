@@ -1,6 +1,7 @@
 import type { ModuleMetadata, Provider, Type, InjectionToken, OptionalFactoryDependency } from '@nestjs/common';
 import type { IdTokenProvider } from '../outbound/token/id-token.provider.js';
 import type { IdTokenCacheOptions } from '../outbound/token/id-token-cache.options.js';
+import type { CloudRunAuthGuard } from '../inbound/guard/cloud-run-auth.guard.js';
 import type { InboundOptions } from '../inbound/inbound-options.interface.js';
 import type { ServiceDefinition } from '../outbound/service-definition.interface.js';
 import type { CredentialsOptions } from '../outbound/credentials/credentials-options.interface.js';
@@ -9,7 +10,11 @@ import type { CredentialsOptions } from '../outbound/credentials/credentials-opt
 export interface CloudRunAuthModuleOptions {
   /** Services to call; one `ServiceClient` each. @default [] */
   services?: ServiceDefinition[];
-  /** Register the module globally. Ignored when returned from an async factory. @default true */
+  /**
+   * Make this module's `ServiceClient`s injectable everywhere. The core (token cache, identities,
+   * verifier) is always global. Ignored when returned from an async factory.
+   * @default true
+   */
   isGlobal?: boolean;
   /** Where ID tokens come from. @default a `GoogleIdTokenProvider` (Application Default Credentials) */
   tokenProvider?: IdTokenProvider;
@@ -37,12 +42,20 @@ export interface CloudRunAuthModuleAsyncOptions extends Pick<ModuleMetadata, 'im
    * @default []
    */
   serviceNames?: string[];
-  /** Register the module globally. @default true */
+  /** Make the `ServiceClient`s of `serviceNames` injectable everywhere. @default true */
   isGlobal?: boolean;
+  /**
+   * Guard every route with `CloudRunAuthGuard` (`true`) or a subclass of it; the factory must
+   * return `inbound` options. Set here, not in the factory's `inbound`, because providers are
+   * registered before the factory runs. The subclass's own dependencies must be global or come
+   * from `imports`.
+   * @default false
+   */
+  mount?: boolean | Type<CloudRunAuthGuard>;
   useFactory?: (...args: any[]) => Promise<CloudRunAuthModuleOptions> | CloudRunAuthModuleOptions;
   inject?: (InjectionToken | OptionalFactoryDependency)[];
   useClass?: Type<CloudRunAuthOptionsFactory>;
   useExisting?: Type<CloudRunAuthOptionsFactory>;
-  /** Extra providers for the module's scope. @default [] */
+  /** Extra providers for the options factory's scope. @default [] */
   extraProviders?: Provider[];
 }

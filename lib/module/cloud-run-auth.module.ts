@@ -1,122 +1,165 @@
-import { Module, type DynamicModule, type Provider } from '@nestjs/common';
+import { Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import type { CloudRunAuthGuard } from '../inbound/guard/cloud-run-auth.guard.js';
 import { createServiceClient } from '../outbound/client/service-client.factory.js';
 import { getServiceClientToken } from '../outbound/client/service-client.token.js';
-import { resolveModuleOptions } from './module-options.resolver.js';
-import type { ResolvedCloudRunAuthOptions } from './resolved-options.interface.js';
-import { CloudRunAuthConfigError } from '../shared/errors/config.error.js';
-import { createInboundProviders, INBOUND_EXPORTS } from './inbound.providers.js';
+import type { ResolvedServiceDefinition, ServiceDefinition } from '../outbound/service-definition.interface.js';
+import { resolveServiceDefinitions } from '../outbound/service-definition.validator.js';
 import { IdTokenCache } from '../outbound/token/id-token.cache.js';
-import { IdTokenProvider } from '../outbound/token/id-token.provider.js';
-import { CLOUD_RUN_AUTH_CONFIG, CLOUD_RUN_AUTH_OPTIONS } from './cloud-run-auth.constants.js';
+import { CloudRunAuthConfigError } from '../shared/errors/config.error.js';
+import { CloudRunAuthCoreModule } from './cloud-run-auth-core.module.js';
+import { CloudRunAuthHostModule } from './cloud-run-auth-host.module.js';
 import type {
   CloudRunAuthModuleAsyncOptions,
   CloudRunAuthModuleOptions,
   CloudRunAuthOptionsFactory,
 } from './cloud-run-auth-options.interface.js';
-import { IdTokenPrefetcher } from '../outbound/token/id-token.prefetcher.js';
-import type { ServiceDefinition } from '../outbound/service-definition.interface.js';
+import {
+  CLOUD_RUN_AUTH_CONFIG,
+  CLOUD_RUN_AUTH_DECLARATION,
+  CLOUD_RUN_AUTH_OPTIONS,
+  CLOUD_RUN_AUTH_SERVICES,
+} from './cloud-run-auth.constants.js';
+import { CloudRunAuthRegistry } from './cloud-run-auth.registry.js';
+import { declare, describeDeclaration, type ModuleDeclaration } from './module-declaration.js';
+import { mountedGuard } from './mounted-guard.js';
+import type { ResolvedCloudRunAuthOptions } from './resolved-options.interface.js';
 
 /**
  * Service-to-service authentication for Cloud Run: a `ServiceClient` per target service that
  * sends Google ID tokens, and an optional `CloudRunAuthGuard` that verifies inbound ones.
+ *
+ * `forRoot()`/`forRootAsync()` configure the application's one core (token cache, identities,
+ * verifier), once, in the root module; `forFeature()` adds clients in feature modules.
  */
 @Module({})
 export class CloudRunAuthModule {
   /**
-   * Registers the module with static configuration: either the list of services to call,
-   * or the full options object. Global unless `isGlobal: false`.
+   * Configures the module with static options: the list of services to call, or the full
+   * options object. Clients are global unless `isGlobal: false`. Call it once per application.
    */
   static forRoot(servicesOrOptions: ServiceDefinition[] | CloudRunAuthModuleOptions = {}): DynamicModule {
+    const declaration = declare('forRoot', CloudRunAuthModule.forRoot);
     const options: CloudRunAuthModuleOptions = Array.isArray(servicesOrOptions)
       ? { services: servicesOrOptions }
       : servicesOrOptions;
-    const names = Array.isArray(options.services)
-      ? options.services.map((service) => service?.name).filter((name) => typeof name === 'string')
-      : [];
-    return this.assemble(options.isGlobal, names, [{ provide: CLOUD_RUN_AUTH_OPTIONS, useValue: options }], [], undefined);
+    const core = CloudRunAuthCoreModule.register(declaration, [{ provide: CLOUD_RUN_AUTH_OPTIONS, useValue: options }], []);
+    return rootModule(core, declaration, options.isGlobal, namesOf(options.services), mountedGuard(options.inbound?.mount), []);
   }
 
   /**
-   * Registers the module with configuration from a factory (`useFactory`, `useClass` or
+   * Configures the module with options from a factory (`useFactory`, `useClass` or
    * `useExisting`), e.g. `@nestjs/config`'s `registerAs(...).asProvider()`. `serviceNames`
-   * must list the services the factory returns.
+   * must list the services the factory returns; `mount` is set here, not by the factory.
+   * Call it once per application.
    */
   static forRootAsync(options: CloudRunAuthModuleAsyncOptions): DynamicModule {
+    const declaration = declare('forRootAsync', CloudRunAuthModule.forRootAsync);
     const names = options.serviceNames ?? [];
-    return this.assemble(
-      options.isGlobal,
-      names,
-      [...this.createAsyncOptionsProviders(options), ...(options.extraProviders ?? [])],
-      options.imports ?? [],
-      names,
+    const imports = options.imports ?? [];
+    const core = CloudRunAuthCoreModule.register(
+      declaration,
+      [...createAsyncOptionsProviders(options), ...(options.extraProviders ?? [])],
+      imports,
+      { serviceNames: names, mount: options.mount },
     );
+    return rootModule(core, declaration, options.isGlobal, names, mountedGuard(options.mount), imports);
   }
 
-  private static assemble(
-    isGlobal: boolean | undefined,
-    names: string[],
-    optionsProviders: Provider[],
-    imports: NonNullable<DynamicModule['imports']>,
-    expectedNames: string[] | undefined,
-  ): DynamicModule {
-    const clientProviders: Provider[] = [...new Set(names)].map((name) => ({
-      provide: getServiceClientToken(name),
-      useFactory: (config: ResolvedCloudRunAuthOptions, cache: IdTokenCache) =>
-        createServiceClient(config.services.get(name)!, cache),
-      inject: [CLOUD_RUN_AUTH_CONFIG, IdTokenCache],
-    }));
-    const providers: Provider[] = [
-      ...optionsProviders,
-      {
-        provide: CLOUD_RUN_AUTH_CONFIG,
-        useFactory: (raw: CloudRunAuthModuleOptions) => resolveModuleOptions(raw, expectedNames),
-        inject: [CLOUD_RUN_AUTH_OPTIONS],
-      },
-      {
-        provide: IdTokenProvider,
-        useFactory: (config: ResolvedCloudRunAuthOptions) => config.tokenProvider,
-        inject: [CLOUD_RUN_AUTH_CONFIG],
-      },
-      {
-        provide: IdTokenCache,
-        useFactory: (provider: IdTokenProvider, config: ResolvedCloudRunAuthOptions) =>
-          new IdTokenCache(provider, config.tokenCache),
-        inject: [IdTokenProvider, CLOUD_RUN_AUTH_CONFIG],
-      },
-      IdTokenPrefetcher,
-      ...clientProviders,
-      ...createInboundProviders(),
-    ];
+  /**
+   * Registers more `ServiceClient`s, visible to the importing module, sharing the core's token
+   * cache and identities (same audience and identity: one token fetch). Needs `forRoot()` or
+   * `forRootAsync()` in the application. A service is declared once per application: a name
+   * declared elsewhere fails at boot; to share a client, export it from one module.
+   */
+  static forFeature(services: ServiceDefinition[]): DynamicModule {
+    const declaration = declare('forFeature', CloudRunAuthModule.forFeature);
+    const names = namesOf(services);
     return {
       module: CloudRunAuthModule,
-      global: isGlobal ?? true,
-      imports,
-      providers,
-      exports: [
-        CLOUD_RUN_AUTH_CONFIG,
-        IdTokenProvider,
-        IdTokenCache,
-        ...clientProviders.map((p) => (p as { provide: string }).provide),
-        ...INBOUND_EXPORTS,
+      imports: [CloudRunAuthHostModule],
+      providers: [
+        // Each call is a module of its own, whichever way Nest tells dynamic modules apart.
+        { provide: CLOUD_RUN_AUTH_DECLARATION, useValue: declaration },
+        {
+          provide: CLOUD_RUN_AUTH_SERVICES,
+          useFactory: (config: ResolvedCloudRunAuthOptions | undefined, registry: CloudRunAuthRegistry) => {
+            if (!config) {
+              throw new CloudRunAuthConfigError(
+                `${describeDeclaration(declaration)} needs CloudRunAuthModule.forRoot() or forRootAsync() in the application`,
+                'CloudRunAuthModule.forFeature',
+              );
+            }
+            return registry.register(resolveServiceDefinitions(services, config.identities), declaration);
+          },
+          inject: [{ token: CLOUD_RUN_AUTH_CONFIG, optional: true }, CloudRunAuthRegistry],
+        },
+        ...clientProviders(names),
       ],
+      exports: names.map(getServiceClientToken),
     };
   }
+}
 
-  private static createAsyncOptionsProviders(options: CloudRunAuthModuleAsyncOptions): Provider[] {
-    if (options.useFactory) {
-      return [{ provide: CLOUD_RUN_AUTH_OPTIONS, useFactory: options.useFactory, inject: options.inject ?? [] }];
-    }
-    const factoryClass = options.useClass ?? options.useExisting;
-    if (!factoryClass) {
-      throw new CloudRunAuthConfigError('one of useFactory, useClass or useExisting is required', 'forRootAsync');
-    }
-    return [
-      ...(options.useClass ? [{ provide: options.useClass, useClass: options.useClass }] : []),
+/** The module `forRoot`/`forRootAsync` return: the core, the root's clients, and the mounted guard. */
+function rootModule(
+  core: DynamicModule,
+  declaration: ModuleDeclaration,
+  isGlobal: boolean | undefined,
+  names: string[],
+  guard: Type<CloudRunAuthGuard> | undefined,
+  imports: NonNullable<DynamicModule['imports']>,
+): DynamicModule {
+  return {
+    module: CloudRunAuthModule,
+    global: isGlobal ?? true,
+    // `imports` again: a mounted guard subclass may inject from them.
+    imports: [CloudRunAuthHostModule, core, ...imports],
+    providers: [
       {
-        provide: CLOUD_RUN_AUTH_OPTIONS,
-        useFactory: (factory: CloudRunAuthOptionsFactory) => factory.createCloudRunAuthOptions(),
-        inject: [factoryClass],
+        provide: CLOUD_RUN_AUTH_SERVICES,
+        useFactory: (config: ResolvedCloudRunAuthOptions, registry: CloudRunAuthRegistry) => registry.register(config.services, declaration),
+        inject: [CLOUD_RUN_AUTH_CONFIG, CloudRunAuthRegistry],
       },
-    ];
+      ...clientProviders(names),
+      // Only when asked for: an APP_GUARD is global and cannot be taken back by the user.
+      ...(guard ? [guard, { provide: APP_GUARD, useExisting: guard }] : []),
+    ],
+    exports: names.map(getServiceClientToken),
+  };
+}
+
+function clientProviders(names: string[]): Provider[] {
+  return names.map((name) => ({
+    provide: getServiceClientToken(name),
+    useFactory: (services: ReadonlyMap<string, ResolvedServiceDefinition>, cache: IdTokenCache) =>
+      createServiceClient(services.get(name)!, cache),
+    // Optional so that a forFeature() without forRoot() gets its own explanation, from CLOUD_RUN_AUTH_SERVICES.
+    inject: [CLOUD_RUN_AUTH_SERVICES, { token: IdTokenCache, optional: true }],
+  }));
+}
+
+/** The names of well-formed entries; the rest fail validation at boot. */
+function namesOf(services: unknown): string[] {
+  if (!Array.isArray(services)) return [];
+  const names = services.map((service: Partial<ServiceDefinition> | null) => service?.name);
+  return [...new Set(names.filter((name): name is string => typeof name === 'string'))];
+}
+
+function createAsyncOptionsProviders(options: CloudRunAuthModuleAsyncOptions): Provider[] {
+  if (options.useFactory) {
+    return [{ provide: CLOUD_RUN_AUTH_OPTIONS, useFactory: options.useFactory, inject: options.inject ?? [] }];
   }
+  const factoryClass = options.useClass ?? options.useExisting;
+  if (!factoryClass) {
+    throw new CloudRunAuthConfigError('one of useFactory, useClass or useExisting is required', 'forRootAsync');
+  }
+  return [
+    ...(options.useClass ? [{ provide: options.useClass, useClass: options.useClass }] : []),
+    {
+      provide: CLOUD_RUN_AUTH_OPTIONS,
+      useFactory: (factory: CloudRunAuthOptionsFactory) => factory.createCloudRunAuthOptions(),
+      inject: [factoryClass],
+    },
+  ];
 }

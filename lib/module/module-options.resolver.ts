@@ -1,28 +1,25 @@
-import { CloudRunAuthConfigError } from '../shared/errors/config.error.js';
 import { resolveInboundOptions } from '../inbound/inbound-options.validator.js';
-import { IdTokenProvider } from '../outbound/token/id-token.provider.js';
-import { GoogleIdTokenProvider } from '../outbound/token/google-id-token.provider.js';
-import type { CredentialsOptions } from '../outbound/credentials/credentials-options.interface.js';
 import { validateCredentials } from '../outbound/credentials/credentials-options.validator.js';
-import { assertKnownKeys, assertObject, resolveSecureUrl } from '../shared/options/option.assertions.js';
-
-export { assertKnownKeys, assertObject };
-import type { CloudRunAuthModuleOptions } from './cloud-run-auth-options.interface.js';
-import type { ServiceDefinition } from '../outbound/service-definition.interface.js';
-import type { ResolvedCloudRunAuthOptions, ResolvedServiceDefinition } from './resolved-options.interface.js';
+import { resolveServiceDefinitions } from '../outbound/service-definition.validator.js';
+import { IdTokenProvider } from '../outbound/token/id-token.provider.js';
+import { TokenProviderRegistry } from '../outbound/token/token-provider.registry.js';
+import { CloudRunAuthConfigError } from '../shared/errors/config.error.js';
+import { assertKnownKeys, assertObject } from '../shared/options/option.assertions.js';
+import type { CloudRunAuthModuleAsyncOptions, CloudRunAuthModuleOptions } from './cloud-run-auth-options.interface.js';
+import { mountedGuard } from './mounted-guard.js';
+import type { ResolvedCloudRunAuthOptions } from './resolved-options.interface.js';
 
 const MODULE_KEYS = ['services', 'isGlobal', 'tokenProvider', 'credentials', 'tokenCache', 'prefetch', 'inbound'];
-const SERVICE_KEYS = ['name', 'url', 'audience', 'tokenHeader', 'authenticate', 'credentials', 'http'];
-const CACHE_KEYS = ['refreshWindowSeconds', 'timeoutMs', 'deadlineMs', 'initialBackoffMs', 'maxBackoffMs'];
+
+/** What `forRootAsync()` fixed before its factory ran; absent for `forRoot()`. */
+export type AsyncDeclaration = Pick<CloudRunAuthModuleAsyncOptions, 'serviceNames' | 'mount'>;
 
 /**
- * Validates module options and applies defaults. `expectedNames` (from `forRootAsync`'s
- * `serviceNames`) must match the services returned exactly.
+ * Validates module options and applies defaults. For `forRootAsync` (`async` given), the
+ * services returned must be exactly `serviceNames`, and `mount` belongs to the async options.
+ * @throws CloudRunAuthConfigError naming the field at fault.
  */
-export function resolveModuleOptions(
-  options: CloudRunAuthModuleOptions,
-  expectedNames?: readonly string[],
-): ResolvedCloudRunAuthOptions {
+export function resolveModuleOptions(options: CloudRunAuthModuleOptions, async?: AsyncDeclaration): ResolvedCloudRunAuthOptions {
   assertObject(options as unknown, 'options');
   assertKnownKeys(options, MODULE_KEYS, 'options');
   const credentials = validateCredentials(options.credentials, 'credentials');
@@ -32,95 +29,51 @@ export function resolveModuleOptions(
   if (options.tokenProvider && credentials) {
     throw new CloudRunAuthConfigError('give tokenProvider or credentials, not both', 'credentials');
   }
-  // Services with equal effective credentials share one provider, hence one set of cache entries.
-  const providers = new Map<string, IdTokenProvider>();
-  const providerFor = (merged: CredentialsOptions) => {
-    const key = JSON.stringify(merged);
-    if (!providers.has(key)) providers.set(key, new GoogleIdTokenProvider(merged));
-    return providers.get(key)!;
-  };
-  const list = options.services ?? [];
-  if (!Array.isArray(list)) throw new CloudRunAuthConfigError('must be an array of service definitions', 'services');
-  const services = new Map<string, ResolvedServiceDefinition>();
-  list.forEach((definition, index) => {
-    const service = resolveService(definition, index);
-    if (definition.credentials !== undefined) {
-      if (options.tokenProvider) {
-        throw new CloudRunAuthConfigError('cannot be combined with a custom tokenProvider', `services[${service.name}].credentials`);
-      }
-      service.tokenProvider = providerFor({ ...credentials, ...validateCredentials(definition.credentials, `services[${service.name}].credentials`) });
-    }
-    if (services.has(service.name)) {
-      throw new CloudRunAuthConfigError(`duplicate service name "${service.name}"`, `services[${service.name}].name`);
-    }
-    services.set(service.name, service);
-  });
-  if (expectedNames) {
-    for (const name of services.keys()) {
-      if (!expectedNames.includes(name)) {
-        throw new CloudRunAuthConfigError(
-          `the factory returned service "${name}", which is not listed in serviceNames [${expectedNames.join(', ')}]`,
-          `services[${name}]`,
-        );
-      }
-    }
-    for (const name of expectedNames) {
-      if (!services.has(name)) {
-        throw new CloudRunAuthConfigError(`serviceNames lists "${name}" but the factory returned no such service`, `services[${name}]`);
-      }
-    }
+  if (options.prefetch !== undefined && typeof options.prefetch !== 'boolean') {
+    throw new CloudRunAuthConfigError('must be a boolean', 'prefetch');
   }
-  const tokenCache = options.tokenCache ?? {};
-  assertObject(tokenCache, 'tokenCache');
-  assertKnownKeys(tokenCache, CACHE_KEYS, 'tokenCache');
-  for (const [key, value] of Object.entries(tokenCache)) {
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-      throw new CloudRunAuthConfigError('must be a positive number', `tokenCache.${key}`);
-    }
-  }
-  return {
-    services,
-    tokenProvider: options.tokenProvider ?? providerFor(credentials ?? {}),
-    tokenCache,
-    prefetch: options.prefetch ?? false,
-    inbound: resolveInboundOptions(options.inbound),
-  };
+  const identities = new TokenProviderRegistry(options.tokenProvider, credentials);
+  const services = resolveServiceDefinitions(options.services ?? [], identities);
+  if (async) checkServiceNames(services, async.serviceNames ?? []);
+  const inbound = resolveInboundOptions(options.inbound);
+  checkMount(options.inbound?.mount, async, inbound !== undefined);
+  return Object.freeze({ services, identities, tokenCache: options.tokenCache, prefetch: options.prefetch ?? false, inbound });
 }
 
-function resolveService(definition: ServiceDefinition, index: number): ResolvedServiceDefinition {
-  assertObject(definition as unknown, `services[${index}]`);
-  const { name } = definition;
-  if (typeof name !== 'string' || name.trim() === '') {
-    throw new CloudRunAuthConfigError('must be a non-empty string', `services[${index}].name`);
+function checkServiceNames(services: ReadonlyMap<string, unknown>, expected: readonly string[]): void {
+  for (const name of services.keys()) {
+    if (!expected.includes(name)) {
+      throw new CloudRunAuthConfigError(
+        `the factory returned service "${name}", which is not listed in serviceNames [${expected.join(', ')}]`,
+        `services[${name}]`,
+      );
+    }
   }
-  const at = `services[${name}]`;
-  assertKnownKeys(definition, SERVICE_KEYS, at);
-  // ID tokens must not cross a network in clear text.
-  const url = resolveSecureUrl(definition.url, `${at}.url`);
-  if (url.username || url.password) {
-    throw new CloudRunAuthConfigError('must not contain credentials', `${at}.url`);
+  for (const name of expected) {
+    if (!services.has(name)) {
+      throw new CloudRunAuthConfigError(`serviceNames lists "${name}" but the factory returned no such service`, `services[${name}]`);
+    }
   }
-  const audience = definition.audience ?? url.origin;
-  if (typeof audience !== 'string' || audience.trim() === '') {
-    throw new CloudRunAuthConfigError('must be a non-empty string', `${at}.audience`);
+}
+
+const MOUNT_VALUES = 'must be a boolean or a class extending CloudRunAuthGuard';
+
+/** `mount` decides which providers exist, so it must be known when the module is declared. */
+function checkMount(mount: unknown, async: AsyncDeclaration | undefined, hasInbound: boolean): void {
+  if (!async) {
+    if (mount !== undefined && mount !== false && !mountedGuard(mount)) {
+      throw new CloudRunAuthConfigError(`${MOUNT_VALUES}, got ${typeof mount}`, 'inbound.mount');
+    }
+    return;
   }
-  const tokenHeader = definition.tokenHeader ?? 'authorization';
-  if (tokenHeader !== 'authorization' && tokenHeader !== 'x-serverless-authorization') {
-    throw new CloudRunAuthConfigError(`must be 'authorization' or 'x-serverless-authorization'`, `${at}.tokenHeader`);
+  if (mount !== undefined && mount !== false) {
+    throw new CloudRunAuthConfigError(
+      'forRootAsync() registers its providers before the factory runs, so the guard cannot be mounted from the ' +
+        'factory: set mount in the forRootAsync() options, next to serviceNames',
+      'inbound.mount',
+    );
   }
-  if (definition.authenticate !== undefined && typeof definition.authenticate !== 'boolean') {
-    throw new CloudRunAuthConfigError('must be a boolean', `${at}.authenticate`);
-  }
-  const http = definition.http ?? {};
-  assertObject(http, `${at}.http`);
-  if ('baseURL' in http) throw new CloudRunAuthConfigError('is taken from url; set url instead', `${at}.http.baseURL`);
-  return {
-    name,
-    url: definition.url,
-    origin: url.origin,
-    audience,
-    tokenHeader,
-    authenticate: definition.authenticate ?? true,
-    http,
-  };
+  if (async.mount === undefined || async.mount === false) return;
+  if (!mountedGuard(async.mount)) throw new CloudRunAuthConfigError(`${MOUNT_VALUES}, got ${typeof async.mount}`, 'mount');
+  if (!hasInbound) throw new CloudRunAuthConfigError('mounts a guard, but the factory returned no inbound options', 'mount');
 }

@@ -1,28 +1,16 @@
-import type { AxiosRequestConfig } from 'axios';
-import type { IdTokenProvider } from '../outbound/token/id-token.provider.js';
+import type { ResolvedInboundOptions } from '../inbound/resolved-inbound-options.interface.js';
+import type { ResolvedServiceDefinition } from '../outbound/service-definition.interface.js';
 import type { IdTokenCacheOptions } from '../outbound/token/id-token-cache.options.js';
-import type { ResolvedInboundOptions } from '../inbound/inbound-options.interface.js';
+import type { TokenProviderRegistry } from '../outbound/token/token-provider.registry.js';
 
-/** A `ServiceDefinition` after validation, with defaults applied. */
-export interface ResolvedServiceDefinition {
-  name: string;
-  url: string;
-  /** Origin of `url`; the only origin tokens are sent to. */
-  origin: string;
-  audience: string;
-  tokenHeader: 'authorization' | 'x-serverless-authorization';
-  authenticate: boolean;
-  http: AxiosRequestConfig;
-  /** This service's own token provider when it has `credentials`; `undefined` means the module's. */
-  tokenProvider?: IdTokenProvider;
-}
-
-/** The module's configuration after validation. */
+/** The module's configuration after validation (frozen); resolved once, injected by the core's providers. */
 export interface ResolvedCloudRunAuthOptions {
-  services: Map<string, ResolvedServiceDefinition>;
-  /** The module's provider: the `tokenProvider` option or Google's with the module's `credentials`. */
-  tokenProvider: IdTokenProvider;
-  tokenCache: IdTokenCacheOptions;
-  prefetch: boolean;
-  inbound?: ResolvedInboundOptions;
+  /** The services of `forRoot`/`forRootAsync` (those of `forFeature` modules are resolved with them). */
+  readonly services: ReadonlyMap<string, ResolvedServiceDefinition>;
+  /** The identities: the module's token provider and one per distinct per-service `credentials`. */
+  readonly identities: TokenProviderRegistry;
+  /** As given; `IdTokenCache` validates it and applies its defaults. */
+  readonly tokenCache: IdTokenCacheOptions | undefined;
+  readonly prefetch: boolean;
+  readonly inbound: ResolvedInboundOptions | undefined;
 }

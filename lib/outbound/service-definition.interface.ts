@@ -1,5 +1,6 @@
 import type { AxiosRequestConfig } from 'axios';
 import type { CredentialsOptions } from './credentials/credentials-options.interface.js';
+import type { IdTokenProvider } from './token/id-token.provider.js';
 
 /** One target service the application calls. */
 export interface ServiceDefinition {
@@ -25,4 +26,18 @@ export interface ServiceDefinition {
   credentials?: CredentialsOptions;
   /** Extra axios configuration of this client (timeouts, headers, …); `baseURL` comes from `url`. @default {} */
   http?: AxiosRequestConfig;
+}
+
+/** A `ServiceDefinition` after validation, with defaults applied (frozen). */
+export interface ResolvedServiceDefinition {
+  readonly name: string;
+  readonly url: string;
+  /** Origin of `url`; the only origin tokens are sent to. */
+  readonly origin: string;
+  readonly audience: string;
+  readonly tokenHeader: 'authorization' | 'x-serverless-authorization';
+  readonly authenticate: boolean;
+  readonly http: Readonly<AxiosRequestConfig>;
+  /** The identity that mints this service's tokens: the module's, or its own `credentials`'. */
+  readonly tokenProvider: IdTokenProvider;
 }

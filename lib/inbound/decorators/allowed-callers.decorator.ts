@@ -1,6 +1,6 @@
 import { SetMetadata } from '@nestjs/common';
 import { compileAllowList } from '../allowed-callers.matcher.js';
-import { ALLOWED_CALLERS_METADATA } from './inbound.constants.js';
+import { ALLOWED_CALLERS_METADATA } from '../inbound.constants.js';
 
 /**
  * Callers allowed on a controller or route, replacing the module-level `allowedCallers`

@@ -1,5 +1,5 @@
 import { SetMetadata } from '@nestjs/common';
-import { SKIP_CLOUD_RUN_AUTH_METADATA } from './inbound.constants.js';
+import { SKIP_CLOUD_RUN_AUTH_METADATA } from '../inbound.constants.js';
 
 /**
  * Opts a controller or route out of `CloudRunAuthGuard` (e.g. a health check under

@@ -1,62 +1,40 @@
 import {
-  ForbiddenException,
   HttpException,
   Inject,
   Injectable,
   Logger,
   Optional,
-  ServiceUnavailableException,
-  UnauthorizedException,
   type CanActivate,
   type ExecutionContext,
 } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
-import type { ResolvedCloudRunAuthOptions } from '../../module/resolved-options.interface.js';
 import { CloudRunAuthConfigError } from '../../shared/errors/config.error.js';
-import { CLOUD_RUN_AUTH_CONFIG } from '../../module/cloud-run-auth.constants.js';
-import type { CallerIdentity } from '../verifier/caller-identity.interface.js';
-import { IdTokenVerifier } from '../verifier/id-token.verifier.js';
-import { TokenVerificationError, type TokenRejectionReason } from '../../shared/errors/token-verification.error.js';
 import type { CallerAllowList } from '../allowed-callers.matcher.js';
 import { setCallerIdentity } from '../decorators/caller.decorator.js';
-import type { ResolvedInboundOptions } from '../inbound-options.interface.js';
-import { ALLOWED_CALLERS_METADATA, SKIP_CLOUD_RUN_AUTH_METADATA } from '../decorators/inbound.constants.js';
+import { CLOUD_RUN_AUTH_INBOUND_OPTIONS } from '../inbound.constants.js';
+import type { ResolvedInboundOptions } from '../resolved-inbound-options.interface.js';
+import type { CallerIdentity } from '../verifier/caller-identity.interface.js';
+import { IdTokenVerifier } from '../verifier/id-token.verifier.js';
+import {
+  challengeFor,
+  exceptionFor,
+  rejectionForError,
+  rejectionForHeader,
+  type InboundRejection,
+} from './inbound-rejection.js';
+import { RouteMetadataReader } from './route-metadata.reader.js';
 import {
   bearerToken,
   readTokenHeader,
   uncheckedBearerCredentials,
   type RequestHeaders,
-  type TokenExtractionFailure,
   type TokenHeader,
 } from './token.extractor.js';
-
-/** Why the guard refused a request: a token rejection, a header problem, or the allow-list. */
-export type InboundRejectionReason = TokenRejectionReason | TokenExtractionFailure | 'caller_not_allowed' | 'verification_error';
-
-/** A refusal, handed to {@link CloudRunAuthGuard.reject}. */
-export interface InboundRejection {
-  /** 401 (no acceptable token), 403 (caller not allowed) or 503 (signing keys unavailable). */
-  status: 401 | 403 | 503;
-  reason: InboundRejectionReason;
-  /** Operator-facing detail for the log line; never contains the token. */
-  detail: string;
-}
 
 interface HttpRequestLike {
   headers?: RequestHeaders;
   rawHeaders?: string[];
   raw?: { rawHeaders?: string[] };
-}
-
-const UNAUTHORIZED_CHALLENGE = 'Bearer error="invalid_token"';
-const MISSING_CHALLENGE = 'Bearer';
-
-/** The `@SkipCloudRunAuth()` and `@AllowedCallers()` settings of one route, read once. */
-interface RouteMetadata {
-  /** The controller the handler was read for (a handler can be inherited by several). */
-  controller: Function;
-  skip: boolean;
-  allowList: CallerAllowList | undefined;
 }
 
 const defaultVerify = IdTokenVerifier.prototype.verify;
@@ -65,8 +43,10 @@ const defaultVerify = IdTokenVerifier.prototype.verify;
  * Verifies the Google ID token of each request (see `InboundOptions`) and enforces the
  * caller allow-list: 401 for a missing or invalid token, 403 for a valid token of a caller
  * not allowed on the route, 503 when Google's signing keys cannot be obtained.
- * Bind with `@UseGuards(CloudRunAuthGuard)`, or globally with `inbound.mount: true`.
- * Extend it and override the protected hooks to adapt it (other request types, responses).
+ *
+ * Bind with `@UseGuards(CloudRunAuthGuard)`, or on every route with `inbound.mount: true`.
+ * Extend it and override the protected hooks to adapt it (other request types, responses);
+ * a subclass injects what this constructor takes and is mounted with `inbound.mount: MyGuard`.
  * Using it without `inbound` options fails at boot.
  */
 @Injectable()
@@ -74,25 +54,26 @@ export class CloudRunAuthGuard implements CanActivate {
   protected readonly logger = new Logger('CloudRunAuth');
   protected readonly options: ResolvedInboundOptions;
   protected readonly verifier: IdTokenVerifier;
+  /** Sets `WWW-Authenticate` on 401s; injected as a property so that subclass constructors need not pass it. */
+  @Optional() @Inject(HttpAdapterHost) protected readonly adapterHost?: HttpAdapterHost;
+  private readonly routes: RouteMetadataReader;
   private warnedAboutStrippedTokens = false;
-  /** Route metadata by handler: decorators are applied once, at class definition. */
-  private readonly routeMetadata = new WeakMap<Function, RouteMetadata>();
 
   constructor(
-    @Inject(CLOUD_RUN_AUTH_CONFIG) config: ResolvedCloudRunAuthOptions,
+    @Optional() @Inject(CLOUD_RUN_AUTH_INBOUND_OPTIONS) options: ResolvedInboundOptions | null,
     @Optional() @Inject(IdTokenVerifier) verifier: IdTokenVerifier | null,
     @Inject(Reflector) protected readonly reflector: Reflector,
-    @Optional() @Inject(HttpAdapterHost) protected readonly adapterHost?: HttpAdapterHost,
   ) {
-    if (!config?.inbound || !verifier) {
+    if (!options || !verifier) {
       // Fail closed and loud: a guard without configuration must never let a request through.
       throw new CloudRunAuthConfigError(
         'CloudRunAuthGuard is used but CloudRunAuthModule has no inbound options; set inbound: { audience, allowedCallers }',
         'inbound',
       );
     }
-    this.options = config.inbound;
+    this.options = options;
     this.verifier = verifier;
+    this.routes = new RouteMetadataReader(reflector);
   }
 
   /**
@@ -121,13 +102,9 @@ export class CloudRunAuthGuard implements CanActivate {
   }
 
   private async verifyAndAuthorize(context: ExecutionContext, request: HttpRequestLike, header: TokenHeader): Promise<boolean> {
-    if ('failure' in header) {
-      return this.reject(context, { status: 401, reason: header.failure, detail: describeFailure(header.failure, header.header) });
-    }
+    if ('failure' in header) return this.reject(context, rejectionForHeader(header.failure, header.header));
     const token = bearerToken(header.value);
-    if (token === undefined) {
-      return this.reject(context, { status: 401, reason: 'malformed_header', detail: describeFailure('malformed_header', header.header) });
-    }
+    if (token === undefined) return this.reject(context, rejectionForHeader('malformed_header', header.header));
     let identity: CallerIdentity;
     try {
       identity = await this.verifier.verify(token);
@@ -150,7 +127,7 @@ export class CloudRunAuthGuard implements CanActivate {
 
   /** Whether `@SkipCloudRunAuth()` applies (the route's setting wins over the controller's). */
   protected shouldSkip(context: ExecutionContext): boolean {
-    return this.getRouteMetadata(context).skip;
+    return this.routes.read(context).skip;
   }
 
   /** The request object (Express `Request` or Fastify `FastifyRequest`); override for other transports. */
@@ -169,24 +146,7 @@ export class CloudRunAuthGuard implements CanActivate {
 
   /** The allow-list of the route: `@AllowedCallers()` on the route, else on the controller, else the module's. */
   protected getAllowList(context: ExecutionContext): CallerAllowList | undefined {
-    return this.getRouteMetadata(context).allowList ?? this.options.allowedCallers;
-  }
-
-  /** The route's decorator settings, read with the `Reflector` on its first request and kept. */
-  private getRouteMetadata(context: ExecutionContext): RouteMetadata {
-    const handler = context.getHandler();
-    const controller = context.getClass();
-    let metadata = this.routeMetadata.get(handler);
-    if (metadata === undefined || metadata.controller !== controller) {
-      const targets = [handler, controller];
-      metadata = {
-        controller,
-        skip: this.reflector.getAllAndOverride<boolean | undefined>(SKIP_CLOUD_RUN_AUTH_METADATA, targets) === true,
-        allowList: this.reflector.getAllAndOverride<CallerAllowList | undefined>(ALLOWED_CALLERS_METADATA, targets),
-      };
-      this.routeMetadata.set(handler, metadata);
-    }
-    return metadata;
+    return this.routes.read(context).allowList ?? this.options.allowedCallers;
   }
 
   /** `undefined` when `identity` passes `allowList`, else the refusal. */
@@ -200,35 +160,21 @@ export class CloudRunAuthGuard implements CanActivate {
     return { status: 403, reason: 'caller_not_allowed', detail: `caller ${JSON.stringify(identity.email)} is not in the allow-list` };
   }
 
-  /** Maps an error of the verifier to a refusal. */
+  /** Maps an error of the verifier to a refusal (503 for `keys_unavailable`, else 401). */
   protected toRejection(error: unknown): InboundRejection {
-    if (error instanceof TokenVerificationError) {
-      return { status: error.reason === 'keys_unavailable' ? 503 : 401, reason: error.reason, detail: error.message };
-    }
-    // Unexpected: refuse without echoing the message, which could quote request data.
-    const name = error instanceof Error ? error.name : typeof error;
-    return { status: 401, reason: 'verification_error', detail: `unexpected ${name} while verifying` };
+    return rejectionForError(error);
   }
 
   /** Logs the refusal (reason code, never the token) and throws the matching `HttpException`. */
   protected reject(context: ExecutionContext, rejection: InboundRejection): never {
     this.logRejection(context, rejection);
-    if (rejection.status === 401) {
-      this.setHeader(context, 'WWW-Authenticate', rejection.reason === 'missing_token' ? MISSING_CHALLENGE : UNAUTHORIZED_CHALLENGE);
-    }
+    if (rejection.status === 401) this.setHeader(context, 'WWW-Authenticate', challengeFor(rejection.reason));
     throw this.createException(rejection);
   }
 
   /** The exception thrown for a refusal; bodies are generic so they cannot leak anything. */
   protected createException(rejection: InboundRejection): HttpException {
-    switch (rejection.status) {
-      case 403:
-        return new ForbiddenException();
-      case 503:
-        return new ServiceUnavailableException();
-      default:
-        return new UnauthorizedException();
-    }
+    return exceptionFor(rejection);
   }
 
   /** Logs at warn what needs an operator (misconfiguration, key outage), the rest at debug. */
@@ -248,18 +194,5 @@ export class CloudRunAuthGuard implements CanActivate {
     const adapter = this.adapterHost?.httpAdapter;
     if (!adapter || context.getType() !== 'http') return;
     adapter.setHeader(context.switchToHttp().getResponse(), name, value);
-  }
-}
-
-function describeFailure(failure: TokenExtractionFailure, header: string | undefined): string {
-  switch (failure) {
-    case 'missing_token':
-      return 'no X-Serverless-Authorization or Authorization header';
-    case 'duplicate_header':
-      return `${header} is repeated`;
-    case 'header_too_large':
-      return `${header} exceeds maxHeaderBytes`;
-    default:
-      return `${header} is not "Bearer <token>"`;
   }
 }

@@ -2,21 +2,11 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { SigningKeyStore } from './signing-key.store.js';
 import { TokenVerificationError } from '../../shared/errors/token-verification.error.js';
+import { clock } from '../../shared/clock.js';
+import type { ResolvedVerifierOptions } from '../verifier/verifier-options.interface.js';
 
-/** Options of {@link JwksKeyStore}. */
-export interface JwksKeyStoreOptions {
-  /** The JWKS endpoint. */
-  certsUrl: string;
-  /** Timeout of one fetch, in ms. */
-  fetchTimeoutMs: number;
-  /**
-   * Least time between a fetch of any kind (first load, max-age refresh, retry) and a refetch
-   * caused by an unknown `kid`; also the time between retries while stale keys are served.
-   */
-  refetchCooldownMs: number;
-  /** Clock in ms since the epoch. @default Date.now */
-  now?: () => number;
-}
+/** What {@link JwksKeyStore} reads of the verifier's options. */
+export type JwksKeyStoreOptions = Pick<ResolvedVerifierOptions, 'certsUrl' | 'keyFetchTimeoutMs' | 'keyRefetchCooldownMs'>;
 
 const DEFAULT_MAX_AGE_MS = 5 * 60_000; // when the response carries no max-age
 const MAX_CACHE_MS = 24 * 3600_000;
@@ -39,7 +29,6 @@ const MIN_MODULUS_BITS = 2048;
  */
 export class JwksKeyStore extends SigningKeyStore {
   private readonly logger = new Logger('CloudRunAuth');
-  private readonly now: () => number;
   private keys: Map<string, KeyObject> | undefined;
   private expiresAt = 0;
   /** When the last fetch (of any kind) started; unknown kids refetch only a cooldown after it. */
@@ -48,12 +37,11 @@ export class JwksKeyStore extends SigningKeyStore {
 
   constructor(private readonly options: JwksKeyStoreOptions) {
     super();
-    this.now = options.now ?? Date.now;
   }
 
   async getKey(kid: string): Promise<KeyObject | undefined> {
     let refreshed = false;
-    if (!this.keys || this.now() >= this.expiresAt) {
+    if (!this.keys || clock.now() >= this.expiresAt) {
       await this.refresh();
       refreshed = true;
     }
@@ -68,7 +56,7 @@ export class JwksKeyStore extends SigningKeyStore {
       await this.inFlight;
       return this.keys?.get(kid);
     }
-    if (this.now() - this.lastFetchStartedAt < this.options.refetchCooldownMs) return undefined;
+    if (clock.now() - this.lastFetchStartedAt < this.options.keyRefetchCooldownMs) return undefined;
     await this.refresh();
     return this.keys?.get(kid);
   }
@@ -78,13 +66,13 @@ export class JwksKeyStore extends SigningKeyStore {
    * would answer without fetching; `undefined` otherwise (then `getKey()` decides).
    */
   loadedKey(kid: string): KeyObject | undefined {
-    return this.keys !== undefined && this.now() < this.expiresAt ? this.keys.get(kid) : undefined;
+    return this.keys !== undefined && clock.now() < this.expiresAt ? this.keys.get(kid) : undefined;
   }
 
   /** Fetches the key set unless a fetch is already in flight; never rejects. */
   private refresh(): Promise<void> {
     if (!this.inFlight) {
-      this.lastFetchStartedAt = this.now();
+      this.lastFetchStartedAt = clock.now();
       this.inFlight = this.fetchKeys().finally(() => {
         this.inFlight = undefined;
       });
@@ -93,11 +81,11 @@ export class JwksKeyStore extends SigningKeyStore {
   }
 
   private async fetchKeys(): Promise<void> {
-    const { certsUrl, fetchTimeoutMs, refetchCooldownMs } = this.options;
+    const { certsUrl, keyFetchTimeoutMs, keyRefetchCooldownMs } = this.options;
     try {
       const response = await fetch(certsUrl, {
         headers: { accept: 'application/json' },
-        signal: AbortSignal.timeout(fetchTimeoutMs),
+        signal: AbortSignal.timeout(keyFetchTimeoutMs),
         redirect: 'error',
       });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
@@ -105,12 +93,12 @@ export class JwksKeyStore extends SigningKeyStore {
       if (body.length > MAX_BODY_CHARS) throw new Error('response too large');
       const keys = importJwks(body);
       this.keys = keys;
-      this.expiresAt = this.now() + cacheLifetimeMs(response.headers, refetchCooldownMs);
+      this.expiresAt = clock.now() + cacheLifetimeMs(response.headers, keyRefetchCooldownMs);
     } catch (error) {
       const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       if (this.keys) {
         // Keep serving the keys we have: Google rotates slowly, an outage must not fail requests.
-        this.expiresAt = this.now() + refetchCooldownMs;
+        this.expiresAt = clock.now() + keyRefetchCooldownMs;
         this.logger.warn(`Refreshing signing keys from ${certsUrl} failed (${why}); still using the ${this.keys.size} cached key(s)`);
       } else {
         this.logger.warn(`Fetching signing keys from ${certsUrl} failed (${why}); inbound tokens cannot be verified`);

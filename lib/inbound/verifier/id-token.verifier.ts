@@ -1,4 +1,5 @@
 import { verify as verifyRsa, type KeyObject } from 'node:crypto';
+import { clock } from '../../shared/clock.js';
 import { decodeJwt, MAX_JWT_LENGTH, type DecodedJwt } from '../../shared/jwt/jwt.codec.js';
 import type { CallerIdentity } from './caller-identity.interface.js';
 import { checkIdTokenClaims, type CheckedClaims } from './id-token-claims.checker.js';
@@ -32,20 +33,15 @@ export class IdTokenVerifier {
   /** `keyStore` when it is a plain `JwksKeyStore`, whose loaded keys can be read synchronously. */
   private readonly jwksKeyStore: JwksKeyStore | undefined;
   private readonly cache: VerifiedTokenCache<CheckedClaims>;
-  private readonly now: () => number;
 
-  /** @throws CloudRunAuthConfigError when the options are invalid. */
-  constructor(options: IdTokenVerifierOptions) {
+  /**
+   * @param options verifier options, or resolved ones (`verifier` of the injected inbound options).
+   * @param keyStore where keys come from. @default a `JwksKeyStore` on `options.certsUrl`
+   * @throws CloudRunAuthConfigError when the options are invalid.
+   */
+  constructor(options: IdTokenVerifierOptions | ResolvedVerifierOptions, keyStore?: SigningKeyStore) {
     this.options = resolveVerifierOptions(options);
-    this.now = options.now ?? Date.now;
-    this.keyStore =
-      options.keyStore ??
-      new JwksKeyStore({
-        certsUrl: this.options.certsUrl,
-        fetchTimeoutMs: this.options.keyFetchTimeoutMs,
-        refetchCooldownMs: this.options.keyRefetchCooldownMs,
-        now: this.now,
-      });
+    this.keyStore = keyStore ?? new JwksKeyStore(this.options);
     // Not a subclass: one that overrides getKey() must be asked every time.
     this.jwksKeyStore = this.keyStore.constructor === JwksKeyStore ? (this.keyStore as JwksKeyStore) : undefined;
     this.cache = new VerifiedTokenCache(this.options.verifiedTokenCacheSize, STRIPPED_SIGNATURE);
@@ -56,7 +52,7 @@ export class IdTokenVerifier {
    * @throws TokenVerificationError with a reason code; its message never contains the token.
    */
   async verify(token: string): Promise<CallerIdentity> {
-    const nowMs = this.now();
+    const nowMs = clock.now();
     if (typeof token === 'string') {
       const cached = this.cache.get(token, nowMs);
       if (cached) return toIdentity(cached);
@@ -85,7 +81,7 @@ export class IdTokenVerifier {
    */
   cachedIdentity(token: string): CallerIdentity | undefined {
     if (typeof token !== 'string') return undefined;
-    const cached = this.cache.get(token, this.now());
+    const cached = this.cache.get(token, clock.now());
     return cached && toIdentity(cached);
   }
 

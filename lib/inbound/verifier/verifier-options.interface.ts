@@ -1,9 +1,10 @@
-import type { SigningKeyStore } from '../keys/signing-key.store.js';
-
 /** Google's JWKS endpoint for ID-token signing keys. */
 export const GOOGLE_CERTS_URL = 'https://www.googleapis.com/oauth2/v3/certs';
 
-/** Options of {@link IdTokenVerifier}; the inbound module options map onto these. */
+/**
+ * Options of {@link IdTokenVerifier}. The module's `inbound` options extend these: each is
+ * declared, defaulted and validated here once.
+ */
 export interface IdTokenVerifierOptions {
   /**
    * Accepted `aud` values. A URL audience also matches with or without a trailing slash
@@ -28,7 +29,7 @@ export interface IdTokenVerifierOptions {
   requireVerifiedEmail?: boolean;
   /** Entries of the verified-token LRU (a hit needs the very same token; valid until `exp`); 0 disables it. @default 1000 */
   verifiedTokenCacheSize?: number;
-  /** JWKS endpoint, used when no `keyStore` is given. @default 'https://www.googleapis.com/oauth2/v3/certs' */
+  /** JWKS endpoint of the default key store. @default 'https://www.googleapis.com/oauth2/v3/certs' */
   certsUrl?: string;
   /** Timeout of one JWKS fetch, in ms. @default 5000 */
   keyFetchTimeoutMs?: number;
@@ -37,23 +38,19 @@ export interface IdTokenVerifierOptions {
    * caused by an unknown `kid`. @default 30000
    */
   keyRefetchCooldownMs?: number;
-  /** Where keys come from. @default a `JwksKeyStore` on `certsUrl` */
-  keyStore?: SigningKeyStore;
-  /** Clock in ms since the epoch (tests). @default Date.now */
-  now?: () => number;
 }
 
-/** {@link IdTokenVerifierOptions} after validation, with defaults applied. */
+/** {@link IdTokenVerifierOptions} after validation, with defaults applied (frozen). */
 export interface ResolvedVerifierOptions {
   /** The configured audiences, as given (deduplicated). */
-  audiences: readonly string[];
+  readonly audiences: readonly string[];
   /** Every accepted `aud` string, trailing-slash variants included. */
-  acceptedAudiences: ReadonlySet<string>;
-  mode: 'verify' | 'cloud-run-iam';
-  clockToleranceSeconds: number;
-  requireVerifiedEmail: boolean;
-  verifiedTokenCacheSize: number;
-  certsUrl: string;
-  keyFetchTimeoutMs: number;
-  keyRefetchCooldownMs: number;
+  readonly acceptedAudiences: ReadonlySet<string>;
+  readonly mode: 'verify' | 'cloud-run-iam';
+  readonly clockToleranceSeconds: number;
+  readonly requireVerifiedEmail: boolean;
+  readonly verifiedTokenCacheSize: number;
+  readonly certsUrl: string;
+  readonly keyFetchTimeoutMs: number;
+  readonly keyRefetchCooldownMs: number;
 }

@@ -1,15 +1,36 @@
-import { resolveSecureUrl } from '../../shared/options/option.assertions.js';
+import { assertKnownKeys, assertObject, resolveSecureUrl } from '../../shared/options/option.assertions.js';
 import { CloudRunAuthConfigError } from '../../shared/errors/config.error.js';
 import { GOOGLE_CERTS_URL, type IdTokenVerifierOptions, type ResolvedVerifierOptions } from './verifier-options.interface.js';
 
 const MAX_CLOCK_TOLERANCE_SECONDS = 300;
+/** Every key of {@link IdTokenVerifierOptions}. */
+export const VERIFIER_OPTION_KEYS: readonly string[] = [
+  'audience',
+  'mode',
+  'clockToleranceSeconds',
+  'requireVerifiedEmail',
+  'verifiedTokenCacheSize',
+  'certsUrl',
+  'keyFetchTimeoutMs',
+  'keyRefetchCooldownMs',
+];
+/** Results of {@link resolveVerifierOptions}: handed one again, it returns it as is. */
+const resolved = new WeakSet<object>();
 
 /**
- * Validates the verification part of the options and applies defaults.
+ * Validates verifier options and applies defaults; options it resolved before are returned
+ * as they are, so the module's `inbound` options are validated once, not again by the verifier.
  * `at` prefixes field names in errors (`inbound` when called for the module).
  */
-export function resolveVerifierOptions(options: IdTokenVerifierOptions, at?: string): ResolvedVerifierOptions {
+export function resolveVerifierOptions(options: IdTokenVerifierOptions | ResolvedVerifierOptions, at?: string): ResolvedVerifierOptions {
+  if (resolved.has(options)) return options as ResolvedVerifierOptions;
+  return resolveOnce(options as IdTokenVerifierOptions, at);
+}
+
+function resolveOnce(options: IdTokenVerifierOptions, at: string | undefined): ResolvedVerifierOptions {
   const field = (name: string) => (at ? `${at}.${name}` : name);
+  assertObject(options as unknown, at || 'options');
+  assertKnownKeys(options, VERIFIER_OPTION_KEYS, at ?? '');
   const audiences = resolveAudiences(options.audience, field('audience'));
   const mode = options.mode ?? 'verify';
   if (mode !== 'verify' && mode !== 'cloud-run-iam') {
@@ -23,8 +44,8 @@ export function resolveVerifierOptions(options: IdTokenVerifierOptions, at?: str
   if (typeof requireVerifiedEmail !== 'boolean') {
     throw new CloudRunAuthConfigError('must be a boolean', field('requireVerifiedEmail'));
   }
-  return {
-    audiences,
+  const result: ResolvedVerifierOptions = Object.freeze({
+    audiences: Object.freeze(audiences),
     acceptedAudiences: acceptedAudienceSet(audiences),
     mode,
     clockToleranceSeconds,
@@ -33,7 +54,9 @@ export function resolveVerifierOptions(options: IdTokenVerifierOptions, at?: str
     certsUrl: resolveCertsUrl(options.certsUrl, field('certsUrl')),
     keyFetchTimeoutMs: integer(options.keyFetchTimeoutMs, 5000, 1, field('keyFetchTimeoutMs')),
     keyRefetchCooldownMs: integer(options.keyRefetchCooldownMs, 30_000, 1, field('keyRefetchCooldownMs')),
-  };
+  });
+  resolved.add(result);
+  return result;
 }
 
 function resolveAudiences(value: unknown, field: string): string[] {

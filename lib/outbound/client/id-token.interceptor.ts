@@ -1,6 +1,6 @@
 import type { AxiosError, AxiosInstance, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import type { IdTokenCache } from '../token/id-token.cache.js';
-import type { ResolvedServiceDefinition } from '../../module/resolved-options.interface.js';
+import type { ResolvedServiceDefinition } from '../service-definition.interface.js';
 
 /** Set on the config of the one replay after a 401; a string key so that axios' mergeConfig keeps it. */
 const RETRIED = 'cloudRunAuthRetried';

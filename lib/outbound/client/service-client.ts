@@ -1,6 +1,6 @@
 import { HttpService } from '@nestjs/axios';
 import type { AxiosInstance } from 'axios';
-import type { ResolvedServiceDefinition } from '../../module/resolved-options.interface.js';
+import type { ResolvedServiceDefinition } from '../service-definition.interface.js';
 
 /**
  * An `HttpService` (from `@nestjs/axios`) bound to one target service: relative URLs resolve

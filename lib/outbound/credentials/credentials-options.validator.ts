@@ -1,9 +1,8 @@
 import { CloudRunAuthConfigError } from '../../shared/errors/config.error.js';
 import type { CredentialsOptions } from './credentials-options.interface.js';
-import { assertKnownKeys, assertObject, resolveSecureUrl } from '../../shared/options/option.assertions.js';
+import { assertKnownKeys, assertObject, isEmail, resolveSecureUrl } from '../../shared/options/option.assertions.js';
 
 const CREDENTIALS_KEYS = ['keyFile', 'credentials', 'impersonate', 'delegates', 'iamCredentialsUrl'];
-const EMAIL = /^[^@\s]+@[^@\s]+$/;
 
 /** Validates a `credentials` option (module-wide or per service); `at` names it in errors. */
 export function validateCredentials(value: unknown, at: string): CredentialsOptions | undefined {
@@ -23,7 +22,7 @@ export function validateCredentials(value: unknown, at: string): CredentialsOpti
       throw new CloudRunAuthConfigError('must be a parsed credentials JSON with a "type"', `${at}.credentials`);
     }
   }
-  if (options.impersonate !== undefined && (typeof options.impersonate !== 'string' || !EMAIL.test(options.impersonate))) {
+  if (options.impersonate !== undefined && !isEmail(options.impersonate)) {
     throw new CloudRunAuthConfigError('must be a service-account email', `${at}.impersonate`);
   }
   if (options.delegates !== undefined) {

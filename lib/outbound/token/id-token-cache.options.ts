@@ -1,3 +1,6 @@
+import { CloudRunAuthConfigError } from '../../shared/errors/config.error.js';
+import { assertKnownKeys, assertObject } from '../../shared/options/option.assertions.js';
+
 /** Tuning of the shared ID-token cache (`tokenCache` in the module options). */
 export interface IdTokenCacheOptions {
   /**
@@ -19,11 +22,25 @@ export interface IdTokenCacheOptions {
 /** {@link IdTokenCacheOptions} with every default applied. */
 export type ResolvedIdTokenCacheOptions = Required<IdTokenCacheOptions>;
 
-/** The defaults documented on {@link IdTokenCacheOptions}. */
-export const DEFAULT_TOKEN_CACHE_OPTIONS: ResolvedIdTokenCacheOptions = {
+const DEFAULTS: ResolvedIdTokenCacheOptions = {
   refreshWindowSeconds: 300,
   timeoutMs: 2000,
   deadlineMs: 6000,
   initialBackoffMs: 100,
   maxBackoffMs: 2000,
 };
+
+/**
+ * Validates `tokenCache` options (every value a positive number) and applies the defaults.
+ * @throws CloudRunAuthConfigError naming the field (`tokenCache.timeoutMs`).
+ */
+export function resolveIdTokenCacheOptions(options: IdTokenCacheOptions = {}): ResolvedIdTokenCacheOptions {
+  assertObject(options as unknown, 'tokenCache');
+  assertKnownKeys(options, Object.keys(DEFAULTS), 'tokenCache');
+  for (const [key, value] of Object.entries(options)) {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+      throw new CloudRunAuthConfigError('must be a positive number', `tokenCache.${key}`);
+    }
+  }
+  return Object.freeze({ ...DEFAULTS, ...options });
+}

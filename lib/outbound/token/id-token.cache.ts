@@ -3,11 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { IdTokenFetchError } from '../../shared/errors/id-token-fetch.error.js';
 import { decodeJwt } from '../../shared/jwt/jwt.codec.js';
 import { IdTokenProvider } from './id-token.provider.js';
-import {
-  DEFAULT_TOKEN_CACHE_OPTIONS,
-  type IdTokenCacheOptions,
-  type ResolvedIdTokenCacheOptions,
-} from './id-token-cache.options.js';
+import { resolveIdTokenCacheOptions, type IdTokenCacheOptions, type ResolvedIdTokenCacheOptions } from './id-token-cache.options.js';
 
 interface Entry {
   token?: string;
@@ -37,11 +33,12 @@ export class IdTokenCache {
   private readonly entries = new Map<IdTokenProvider, Map<string, Entry>>();
   private readonly options: ResolvedIdTokenCacheOptions;
 
+  /** @throws CloudRunAuthConfigError when `options` are invalid (fields named `tokenCache.*`). */
   constructor(
     private readonly provider: IdTokenProvider,
     options: IdTokenCacheOptions = {},
   ) {
-    this.options = { ...DEFAULT_TOKEN_CACHE_OPTIONS, ...options };
+    this.options = resolveIdTokenCacheOptions(options);
   }
 
   /**

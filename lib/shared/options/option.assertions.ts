@@ -1,10 +1,13 @@
 import { CloudRunAuthConfigError } from '../errors/config.error.js';
 
-/** Rejects keys that are not options: a typo must not silently disable a setting. */
+/**
+ * Rejects keys that are not options: a typo must not silently disable a setting.
+ * `at` prefixes the field in the error; empty for top-level options.
+ */
 export function assertKnownKeys(value: object, known: readonly string[], at: string): void {
   for (const key of Object.keys(value)) {
     if (!known.includes(key)) {
-      throw new CloudRunAuthConfigError(`unknown option "${key}" (known: ${known.join(', ')})`, `${at}.${key}`);
+      throw new CloudRunAuthConfigError(`unknown option "${key}" (known: ${known.join(', ')})`, at ? `${at}.${key}` : key);
     }
   }
 }
@@ -14,6 +17,14 @@ export function assertObject(value: unknown, at: string): asserts value is Recor
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new CloudRunAuthConfigError('must be an object', at);
   }
+}
+
+const EMAIL = /^[^\s@*]+@[^\s@*]+\.[^\s@*]+$/;
+const MAX_EMAIL_LENGTH = 254;
+
+/** Whether `value` is an email address (no wildcard, no spaces, a dot in the domain, at most 254 characters). */
+export function isEmail(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= MAX_EMAIL_LENGTH && EMAIL.test(value);
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);

@@ -1,9 +1,10 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { IdTokenCache } from './id-token.cache.js';
-import { CLOUD_RUN_AUTH_CONFIG } from '../../module/cloud-run-auth.constants.js';
-import type { ResolvedCloudRunAuthOptions } from '../../module/resolved-options.interface.js';
+import { IdTokenCache } from '../outbound/token/id-token.cache.js';
+import { CLOUD_RUN_AUTH_CONFIG } from './cloud-run-auth.constants.js';
+import { CloudRunAuthRegistry } from './cloud-run-auth.registry.js';
+import type { ResolvedCloudRunAuthOptions } from './resolved-options.interface.js';
 
-/** With `prefetch: true`, warms the cache for every authenticated service; never fails boot. */
+/** With `prefetch: true`, warms the cache for every authenticated service (root and features); never fails boot. */
 @Injectable()
 export class IdTokenPrefetcher implements OnApplicationBootstrap {
   private readonly logger = new Logger('CloudRunAuth');
@@ -11,11 +12,12 @@ export class IdTokenPrefetcher implements OnApplicationBootstrap {
   constructor(
     @Inject(CLOUD_RUN_AUTH_CONFIG) private readonly config: ResolvedCloudRunAuthOptions,
     private readonly cache: IdTokenCache,
+    private readonly registry: CloudRunAuthRegistry,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     if (!this.config.prefetch) return;
-    const services = [...this.config.services.values()].filter((service) => service.authenticate);
+    const services = this.registry.all().filter((service) => service.authenticate);
     // Services sharing an identity and audience join one fetch: the cache is single-flight.
     // Bounded by the cache's deadline; boot waits at most that long, and never fails.
     await Promise.all(

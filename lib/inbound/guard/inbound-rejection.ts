@@ -1,0 +1,60 @@
+import { ForbiddenException, HttpException, ServiceUnavailableException, UnauthorizedException } from '@nestjs/common';
+import { TokenVerificationError, type TokenRejectionReason } from '../../shared/errors/token-verification.error.js';
+import type { TokenExtractionFailure } from './token.extractor.js';
+
+/** Why the guard refused a request: a token rejection, a header problem, or the allow-list. */
+export type InboundRejectionReason = TokenRejectionReason | TokenExtractionFailure | 'caller_not_allowed' | 'verification_error';
+
+/** A refusal, handed to `CloudRunAuthGuard.reject()`. */
+export interface InboundRejection {
+  /** 401 (no acceptable token), 403 (caller not allowed) or 503 (signing keys unavailable). */
+  status: 401 | 403 | 503;
+  reason: InboundRejectionReason;
+  /** Operator-facing detail for the log line; never contains the token. */
+  detail: string;
+}
+
+/** `WWW-Authenticate` of a 401 (RFC 6750): bare for a missing token, `invalid_token` otherwise. */
+export function challengeFor(reason: InboundRejectionReason): string {
+  return reason === 'missing_token' ? 'Bearer' : 'Bearer error="invalid_token"';
+}
+
+/** The refusal for an error of the verifier. */
+export function rejectionForError(error: unknown): InboundRejection {
+  if (error instanceof TokenVerificationError) {
+    return { status: error.reason === 'keys_unavailable' ? 503 : 401, reason: error.reason, detail: error.message };
+  }
+  // Unexpected: refuse without echoing the message, which could quote request data.
+  const name = error instanceof Error ? error.name : typeof error;
+  return { status: 401, reason: 'verification_error', detail: `unexpected ${name} while verifying` };
+}
+
+/** The refusal for a request whose token header could not be used. */
+export function rejectionForHeader(failure: TokenExtractionFailure, header: string | undefined): InboundRejection {
+  return { status: 401, reason: failure, detail: describeFailure(failure, header) };
+}
+
+/** The exception for a refusal; bodies are Nest's generic ones so they cannot leak anything. */
+export function exceptionFor({ status }: InboundRejection): HttpException {
+  switch (status) {
+    case 403:
+      return new ForbiddenException();
+    case 503:
+      return new ServiceUnavailableException();
+    default:
+      return new UnauthorizedException();
+  }
+}
+
+function describeFailure(failure: TokenExtractionFailure, header: string | undefined): string {
+  switch (failure) {
+    case 'missing_token':
+      return 'no X-Serverless-Authorization or Authorization header';
+    case 'duplicate_header':
+      return `${header} is repeated`;
+    case 'header_too_large':
+      return `${header} exceeds maxHeaderBytes`;
+    default:
+      return `${header} is not "Bearer <token>"`;
+  }
+}

@@ -1,0 +1,15 @@
+import type { CallerAllowList } from './allowed-callers.matcher.js';
+import type { ResolvedVerifierOptions } from './verifier/verifier-options.interface.js';
+
+/**
+ * `InboundOptions` after validation, with defaults applied (frozen): what `CloudRunAuthGuard`
+ * and its subclasses inject with `@Inject(CLOUD_RUN_AUTH_INBOUND_OPTIONS)`.
+ */
+export interface ResolvedInboundOptions {
+  /** The verifier's options, as `IdTokenVerifier` uses them. */
+  readonly verifier: ResolvedVerifierOptions;
+  /** The module-level allow-list; `undefined` only with `allowAnyCaller`. */
+  readonly allowedCallers: CallerAllowList | undefined;
+  readonly allowAnyCaller: boolean;
+  readonly maxHeaderBytes: number;
+}

@@ -1,0 +1,62 @@
+import { Module, type DynamicModule, type Provider } from '@nestjs/common';
+import { IdTokenCache } from '../outbound/token/id-token.cache.js';
+import { IdTokenProvider } from '../outbound/token/id-token.provider.js';
+import { CloudRunAuthHostModule } from './cloud-run-auth-host.module.js';
+import { CLOUD_RUN_AUTH_CONFIG, CLOUD_RUN_AUTH_DECLARATION, CLOUD_RUN_AUTH_OPTIONS } from './cloud-run-auth.constants.js';
+import type { CloudRunAuthModuleOptions } from './cloud-run-auth-options.interface.js';
+import { CloudRunAuthRegistry } from './cloud-run-auth.registry.js';
+import { IdTokenPrefetcher } from './id-token.prefetcher.js';
+import { INBOUND_EXPORTS, INBOUND_PROVIDERS } from './inbound.providers.js';
+import type { ModuleDeclaration } from './module-declaration.js';
+import { resolveModuleOptions, type AsyncDeclaration } from './module-options.resolver.js';
+import type { ResolvedCloudRunAuthOptions } from './resolved-options.interface.js';
+
+/**
+ * What an application has once, however many modules import `CloudRunAuthModule`: the resolved
+ * configuration, the identities, the token cache, the prefetcher, and the inbound verifier and
+ * key store. Global, so that `forFeature` modules and the guard reach it from anywhere.
+ */
+@Module({})
+export class CloudRunAuthCoreModule {
+  /**
+   * @param optionsProviders provide `CLOUD_RUN_AUTH_OPTIONS` (a value, or the async factory).
+   * @param async what `forRootAsync` declared before its factory runs; absent for `forRoot`.
+   */
+  static register(
+    declaration: ModuleDeclaration,
+    optionsProviders: Provider[],
+    imports: NonNullable<DynamicModule['imports']>,
+    async?: AsyncDeclaration,
+  ): DynamicModule {
+    return {
+      module: CloudRunAuthCoreModule,
+      global: true,
+      imports: [CloudRunAuthHostModule, ...imports],
+      providers: [
+        { provide: CLOUD_RUN_AUTH_DECLARATION, useValue: declaration },
+        ...optionsProviders,
+        {
+          provide: CLOUD_RUN_AUTH_CONFIG,
+          useFactory: (options: CloudRunAuthModuleOptions, registry: CloudRunAuthRegistry) => {
+            registry.claimRoot(declaration);
+            return resolveModuleOptions(options, async);
+          },
+          inject: [CLOUD_RUN_AUTH_OPTIONS, CloudRunAuthRegistry],
+        },
+        {
+          provide: IdTokenProvider,
+          useFactory: (config: ResolvedCloudRunAuthOptions) => config.identities.moduleProvider,
+          inject: [CLOUD_RUN_AUTH_CONFIG],
+        },
+        {
+          provide: IdTokenCache,
+          useFactory: (provider: IdTokenProvider, config: ResolvedCloudRunAuthOptions) => new IdTokenCache(provider, config.tokenCache),
+          inject: [IdTokenProvider, CLOUD_RUN_AUTH_CONFIG],
+        },
+        IdTokenPrefetcher,
+        ...INBOUND_PROVIDERS,
+      ],
+      exports: [CLOUD_RUN_AUTH_CONFIG, IdTokenProvider, IdTokenCache, ...INBOUND_EXPORTS],
+    };
+  }
+}

@@ -1,0 +1,67 @@
+import { CloudRunAuthConfigError } from '../shared/errors/config.error.js';
+import { assertKnownKeys, assertObject, resolveSecureUrl } from '../shared/options/option.assertions.js';
+import { validateCredentials } from './credentials/credentials-options.validator.js';
+import type { ResolvedServiceDefinition, ServiceDefinition } from './service-definition.interface.js';
+import type { TokenProviderRegistry } from './token/token-provider.registry.js';
+
+const SERVICE_KEYS = ['name', 'url', 'audience', 'tokenHeader', 'authenticate', 'credentials', 'http'];
+
+/**
+ * Validates a list of service definitions (of `forRoot` or of one `forFeature`) and applies
+ * defaults; each service gets its identity from `identities`.
+ * @throws CloudRunAuthConfigError naming the service and field (`services[orders].url`).
+ */
+export function resolveServiceDefinitions(list: unknown, identities: TokenProviderRegistry): Map<string, ResolvedServiceDefinition> {
+  if (!Array.isArray(list)) throw new CloudRunAuthConfigError('must be an array of service definitions', 'services');
+  const services = new Map<string, ResolvedServiceDefinition>();
+  list.forEach((definition: ServiceDefinition, index) => {
+    const service = resolveService(definition, index, identities);
+    if (services.has(service.name)) {
+      throw new CloudRunAuthConfigError(`duplicate service name "${service.name}"`, `services[${service.name}].name`);
+    }
+    services.set(service.name, service);
+  });
+  return services;
+}
+
+function resolveService(definition: ServiceDefinition, index: number, identities: TokenProviderRegistry): ResolvedServiceDefinition {
+  assertObject(definition as unknown, `services[${index}]`);
+  const { name } = definition;
+  if (typeof name !== 'string' || name.trim() === '') {
+    throw new CloudRunAuthConfigError('must be a non-empty string', `services[${index}].name`);
+  }
+  const at = `services[${name}]`;
+  assertKnownKeys(definition, SERVICE_KEYS, at);
+  // ID tokens must not cross a network in clear text.
+  const url = resolveSecureUrl(definition.url, `${at}.url`);
+  if (url.username || url.password) {
+    throw new CloudRunAuthConfigError('must not contain credentials', `${at}.url`);
+  }
+  const audience = definition.audience ?? url.origin;
+  if (typeof audience !== 'string' || audience.trim() === '') {
+    throw new CloudRunAuthConfigError('must be a non-empty string', `${at}.audience`);
+  }
+  const tokenHeader = definition.tokenHeader ?? 'authorization';
+  if (tokenHeader !== 'authorization' && tokenHeader !== 'x-serverless-authorization') {
+    throw new CloudRunAuthConfigError(`must be 'authorization' or 'x-serverless-authorization'`, `${at}.tokenHeader`);
+  }
+  if (definition.authenticate !== undefined && typeof definition.authenticate !== 'boolean') {
+    throw new CloudRunAuthConfigError('must be a boolean', `${at}.authenticate`);
+  }
+  const http = definition.http ?? {};
+  assertObject(http, `${at}.http`);
+  if ('baseURL' in http) throw new CloudRunAuthConfigError('is taken from url; set url instead', `${at}.http.baseURL`);
+  if (definition.credentials !== undefined && identities.customProvider) {
+    throw new CloudRunAuthConfigError('cannot be combined with a custom tokenProvider', `${at}.credentials`);
+  }
+  return Object.freeze({
+    name,
+    url: definition.url,
+    origin: url.origin,
+    audience,
+    tokenHeader,
+    authenticate: definition.authenticate ?? true,
+    http: Object.freeze({ ...http }),
+    tokenProvider: identities.forService(validateCredentials(definition.credentials, `${at}.credentials`)),
+  });
+}

@@ -1,0 +1,99 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+/**
+ * The shape of lib/: the two halves of the product (outbound, inbound) stand on shared code
+ * only, the module wires them, and nothing imports in a circle (type-only imports included).
+ */
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const libDir = join(root, 'lib');
+
+/** Which top-level folders of lib/ each folder may import from (besides itself). */
+const ALLOWED: Record<string, string[]> = {
+  shared: [],
+  outbound: ['shared'],
+  inbound: ['shared'],
+  module: ['shared', 'outbound', 'inbound'],
+  testing: ['shared'],
+  cli: ['testing'],
+  '.': ['module', 'shared', 'outbound', 'inbound'], // lib/index.ts
+};
+
+type Graph = Map<string, string[]>;
+
+/** Relative imports of every .ts file under lib/, as paths relative to lib/. */
+function importGraph(): Graph {
+  const files = readdirSync(libDir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile() && entry.name.endsWith('.ts'))
+    .map((entry) => join(entry.parentPath, entry.name));
+  const graph: Graph = new Map();
+  for (const file of files) {
+    const { importedFiles } = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
+    const targets = importedFiles
+      .map((f) => f.fileName)
+      .filter((spec) => spec.startsWith('.'))
+      .map((spec) => relative(libDir, resolve(dirname(file), spec.replace(/\.js$/, '.ts'))));
+    graph.set(relative(libDir, file), targets);
+  }
+  return graph;
+}
+
+/** Every cycle found by a depth-first search, each as the list of files around it. */
+function findCycles(graph: Graph): string[][] {
+  const cycles: string[][] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const visit = (node: string) => {
+    state.set(node, 'visiting');
+    stack.push(node);
+    for (const next of graph.get(node) ?? []) {
+      if (state.get(next) === 'visiting') cycles.push([...stack.slice(stack.indexOf(next)), next]);
+      else if (!state.has(next)) visit(next);
+    }
+    stack.pop();
+    state.set(node, 'done');
+  };
+  for (const node of graph.keys()) if (!state.has(node)) visit(node);
+  return cycles;
+}
+
+const folderOf = (file: string) => (file.includes('/') ? file.slice(0, file.indexOf('/')) : '.');
+
+describe('lib/ architecture', () => {
+  const graph = importGraph();
+
+  it('finds cycles (self-check)', () => {
+    const sample: Graph = new Map([
+      ['a.ts', ['b.ts']],
+      ['b.ts', ['c.ts']],
+      ['c.ts', ['a.ts']],
+      ['d.ts', ['a.ts']],
+    ]);
+    expect(findCycles(sample)).toEqual([['a.ts', 'b.ts', 'c.ts', 'a.ts']]);
+    expect(findCycles(new Map([['a.ts', ['b.ts']], ['b.ts', []]]))).toEqual([]);
+  });
+
+  it('has no import cycle', () => {
+    expect(graph.size).toBeGreaterThan(50);
+    expect(findCycles(graph).map((cycle) => cycle.join(' -> '))).toEqual([]);
+  });
+
+  it('imports only existing files', () => {
+    const missing = [...graph].flatMap(([file, targets]) => targets.filter((t) => !graph.has(t)).map((t) => `${file} -> ${t}`));
+    expect(missing).toEqual([]);
+  });
+
+  it('keeps outbound and inbound independent of each other, on shared code only', () => {
+    expect(Object.keys(ALLOWED).sort()).toEqual([...new Set([...graph.keys()].map(folderOf))].sort());
+    const violations = [...graph].flatMap(([file, targets]) =>
+      targets
+        .filter((target) => folderOf(target) !== folderOf(file) && !ALLOWED[folderOf(file)]!.includes(folderOf(target)))
+        .map((target) => `${file} -> ${target}`),
+    );
+    expect(violations).toEqual([]);
+  });
+});
