@@ -4,7 +4,6 @@ import { inspect } from 'node:util';
 import { Readable } from 'node:stream';
 import type { INestApplication } from '@nestjs/common';
 import { startEmulator, type Emulator } from '../lib/testing/index.js';
-import { IdTokenFetchError } from '../lib/index.js';
 import { bearer, payloadOf, startTarget, type Target } from './utils/target.js';
 import { clientOf, createCallerApp } from './utils/caller-app.js';
 

@@ -6,7 +6,7 @@
 import { Controller, Get, Module, Param, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Caller, CloudRunAuthModule, InjectServiceClient, ServiceClient, type CallerIdentity } from 'nestjs-cloud-run-auth';
+import { Caller, CloudRunAuthModule, InjectServiceClient, ServiceClient } from 'nestjs-cloud-run-auth';
 import { startEmulator, type Emulator } from 'nestjs-cloud-run-auth/testing';
 
 // --- the application under test (normally imported from src/) ---

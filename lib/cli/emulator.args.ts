@@ -75,7 +75,7 @@ export function parseEmulatorArgs(argv: readonly string[]): EmulatorCliOptions {
   return { port, serviceAccountEmail, tokenLifetimeSeconds, projectId, json: values.json === true, help: values.help === true };
 }
 
-function integer(raw: unknown, flag: string, fallback: number, min: number, max: number): number {
+function integer(raw: string | boolean | undefined, flag: string, fallback: number, min: number, max: number): number {
   if (raw === undefined) return fallback;
   const text = String(raw).trim();
   const value = /^\d+$/.test(text) ? Number(text) : NaN;

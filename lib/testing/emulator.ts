@@ -37,7 +37,6 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   let recorded: RecordedRequest[] = [];
   let failures: Failure[] = [];
   const sockets = new Set<Socket>();
-  let endpoints!: TokenEndpoints;
 
   const matches = (pattern: string, path: string) =>
     pattern.startsWith('/') ? path === pattern : path.endsWith('/' + pattern);
@@ -157,7 +156,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
-  endpoints = new TokenEndpoints({ url, projectId, lifetime, mint });
+  const endpoints = new TokenEndpoints({ url, projectId, lifetime, mint });
 
   const select = (path?: string) => (path === undefined ? recorded : recorded.filter((r) => matches(path, r.path)));
 

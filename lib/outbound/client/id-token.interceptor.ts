@@ -30,7 +30,7 @@ export function installIdTokenInterceptors(
     config.headers.set(header, `Bearer ${token}`);
     sentTokens.set(config, token);
     const userBeforeRedirect = config.beforeRedirect;
-    config.beforeRedirect = (options, responseDetails, requestDetails) => {
+    config.beforeRedirect = (options: { href?: string; headers?: Record<string, unknown> }, responseDetails, requestDetails) => {
       if (originOf(options.href) !== service.origin) deleteHeader(options.headers, header);
       userBeforeRedirect?.(options, responseDetails, requestDetails);
     };

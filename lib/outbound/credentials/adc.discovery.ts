@@ -51,7 +51,7 @@ async function readJson(path: string, origin: string): Promise<Record<string, un
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new IdTokenFetchError(`cannot read credentials (${origin}): ${(error as NodeJS.ErrnoException).code ?? error}`, '', false);
+    throw new IdTokenFetchError(`cannot read credentials (${origin}): ${(error as NodeJS.ErrnoException).code ?? String(error)}`, '', false);
   }
   try {
     const json: unknown = JSON.parse(text);

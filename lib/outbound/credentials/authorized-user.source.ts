@@ -22,9 +22,9 @@ export class AuthorizedUserSource implements CredentialSource {
     const tokenUri = typeof json.token_uri === 'string' ? json.token_uri : 'https://oauth2.googleapis.com/token';
     const form = {
       grant_type: 'refresh_token',
-      client_id: String(json.client_id ?? ''),
-      client_secret: String(json.client_secret ?? ''),
-      refresh_token: String(json.refresh_token ?? ''),
+      client_id: typeof json.client_id === 'string' ? json.client_id : '',
+      client_secret: typeof json.client_secret === 'string' ? json.client_secret : '',
+      refresh_token: typeof json.refresh_token === 'string' ? json.refresh_token : '',
     };
     this.accessToken = memoizeAccessToken(async (signal) => {
       const answer = await postToGoogle(tokenUri, { form }, `${this.description}, access token`, '', signal);
@@ -32,13 +32,13 @@ export class AuthorizedUserSource implements CredentialSource {
     });
   }
 
-  async idToken(audience: string): Promise<string> {
-    throw new IdTokenFetchError(
+  idToken(audience: string): Promise<string> {
+    return Promise.reject(new IdTokenFetchError(
       `${this.description} are a user account; Cloud Run only accepts ID tokens of a service account. ` +
         `Run \`${IMPERSONATE_COMMAND}\` (you need roles/iam.serviceAccountTokenCreator on SA_EMAIL), ` +
         'or set the `impersonate` credentials option to a service account.',
       audience,
       false,
-    );
+    ));
   }
 }

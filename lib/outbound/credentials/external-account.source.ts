@@ -29,7 +29,7 @@ export class ExternalAccountSource implements CredentialSource {
       } catch (error) {
         const status = (error as { response?: { status?: number }; status?: number }).response?.status;
         throw new IdTokenFetchError(
-          `${this.description}: the token exchange at ${String(federated.token_url ?? 'sts.googleapis.com')} failed` +
+          `${this.description}: the token exchange at ${typeof federated.token_url === 'string' ? federated.token_url : 'sts.googleapis.com'} failed` +
             (status ? ` (HTTP ${status})` : `: ${(error as Error).message}`),
           '',
           status === undefined || status >= 500 || status === 429,

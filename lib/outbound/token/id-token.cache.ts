@@ -77,7 +77,7 @@ export class IdTokenCache {
 
   private entryFor(provider: IdTokenProvider, audience: string): Entry {
     let byAudience = this.entries.get(provider);
-    if (!byAudience) this.entries.set(provider, (byAudience = new Map()));
+    if (!byAudience) this.entries.set(provider, (byAudience = new Map<string, Entry>()));
     let entry = byAudience.get(audience);
     if (!entry) byAudience.set(audience, (entry = { usableUntil: 0, refreshAt: 0, retryAfter: 0 }));
     return entry;

@@ -15,7 +15,7 @@ export class GatewayController {
   @Get('orders/:id')
   async order(@Param('id') id: string): Promise<Record<string, unknown>> {
     try {
-      const response = await this.orders.axiosRef.get(`/orders/${encodeURIComponent(id)}`);
+      const response = await this.orders.axiosRef.get<Record<string, unknown>>(`/orders/${encodeURIComponent(id)}`);
       return { via: 'gateway', ...response.data };
     } catch (error) {
       if (error instanceof IdTokenFetchError) {
@@ -24,7 +24,7 @@ export class GatewayController {
           HttpStatus.SERVICE_UNAVAILABLE,
         );
       }
-      if (isAxiosError(error) && error.response) {
+      if (isAxiosError<unknown>(error) && error.response) {
         const upstream = error.response.status;
         // A missing order is the caller's 404; anything else is orders failing the gateway.
         const status = upstream === 404 ? HttpStatus.NOT_FOUND : HttpStatus.BAD_GATEWAY;
