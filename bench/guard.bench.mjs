@@ -58,8 +58,12 @@ try {
         ratio: round(medianRatio(rps('guarded'), rps('open')), 3),
         noopRatio: round(medianRatio(rps('noop'), rps('open')), 3),
         guardedVsNoop: round(medianRatio(rps('guarded'), rps('noop')), 3),
-        guardedRounds: rps('guarded').map((x) => round(x, 0)).join(' '),
-        openRounds: rps('open').map((x) => round(x, 0)).join(' '),
+        guardedRounds: rps('guarded')
+          .map((x) => round(x, 0))
+          .join(' '),
+        openRounds: rps('open')
+          .map((x) => round(x, 0))
+          .join(' '),
         guardedP99: median(runs.guarded.map((x) => x.p99)),
         openP99: median(runs.open.map((x) => x.p99)),
       });

@@ -40,7 +40,8 @@ try {
     idTokenClient: () => idTokenClient.request({ url: `${service.url}/orders/1` }),
   };
   // Warm every client (connections, JIT, the token caches) before anything is timed.
-  for (const send of Object.values(contenders)) await closedLoop({ concurrency: CONCURRENCY, durationMs: WARMUP_MS, send });
+  for (const send of Object.values(contenders))
+    await closedLoop({ concurrency: CONCURRENCY, durationMs: WARMUP_MS, send });
   emu.reset();
 
   const runs = await rotatingRounds(ROUNDS, contenders, (_, send) =>
@@ -48,7 +49,9 @@ try {
   );
   metadataCalls = emu.requestCount(IDENTITY_PATH);
   const perRound = (name) => runs[name].map((x) => x.perSecond);
-  const failed = Object.fromEntries(Object.entries(runs).map(([name, r]) => [name, r.reduce((s, x) => s + x.failed, 0)]));
+  const failed = Object.fromEntries(
+    Object.entries(runs).map(([name, r]) => [name, r.reduce((s, x) => s + x.failed, 0)]),
+  );
   const labels = {
     serviceClient: 'ServiceClient (axiosRef)',
     plainAxios: 'plain axios, fixed header',
@@ -57,7 +60,9 @@ try {
   rows = Object.keys(contenders).map((name) => ({
     client: labels[name],
     rps: round(median(perRound(name)), 0),
-    rounds: perRound(name).map((x) => round(x, 0)).join(' '),
+    rounds: perRound(name)
+      .map((x) => round(x, 0))
+      .join(' '),
     vsServiceClient: round(medianRatio(perRound('serviceClient'), perRound(name)), 3),
     failed: failed[name],
   }));

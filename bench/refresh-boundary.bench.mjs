@@ -104,7 +104,11 @@ try {
         await sleepUntil(refreshAt - LEAD_MS);
         const before = emu.requestCount(IDENTITY_PATH);
         client.tokenWaits.length = 0;
-        const { latencies, failed } = await openLoop({ intervalMs: INTERVAL_MS, durationMs: 2 * LEAD_MS, send: client.send });
+        const { latencies, failed } = await openLoop({
+          intervalMs: INTERVAL_MS,
+          durationMs: 2 * LEAD_MS,
+          send: client.send,
+        });
         samples[name].push(...latencies);
         waits[name].push(...client.tokenWaits);
         calls[name].push(emu.requestCount(IDENTITY_PATH) - before);
@@ -160,7 +164,9 @@ const targets = [
     'no request waits at a refresh boundary',
     ours.waited,
     ours.waited === 0,
-    ours.waited === 0 ? undefined : `${ours.waited} of ${ours.requests} requests spent ≥ ${WAIT_THRESHOLD_MS} ms getting their token`,
+    ours.waited === 0
+      ? undefined
+      : `${ours.waited} of ${ours.requests} requests spent ≥ ${WAIT_THRESHOLD_MS} ms getting their token`,
   ),
 ];
 printTargets(targets);

@@ -55,7 +55,10 @@ const failed = [];
 for (const name of BENCHES) {
   console.log(`\n## ${name}`);
   const script = fileURLToPath(new URL(`./${name}.bench.mjs`, import.meta.url));
-  const { status, signal, error } = spawnSync(process.execPath, [script], { stdio: 'inherit', timeout: PER_BENCH_TIMEOUT_MS });
+  const { status, signal, error } = spawnSync(process.execPath, [script], {
+    stdio: 'inherit',
+    timeout: PER_BENCH_TIMEOUT_MS,
+  });
   if (status !== 0) {
     failed.push(name);
     console.error(`${name} failed (${error?.message ?? signal ?? `exit code ${status}`})`);

@@ -74,7 +74,9 @@ try {
   const [, payload, signature] = valid.split('.');
   // Same payload and signature, made-up kid: rejected on the kid, before any signature check.
   const flood = Array.from({ length: FLOOD }, () => {
-    const header = Buffer.from(JSON.stringify({ alg: 'RS256', kid: randomBytes(20).toString('hex'), typ: 'JWT' })).toString('base64url');
+    const header = Buffer.from(
+      JSON.stringify({ alg: 'RS256', kid: randomBytes(20).toString('hex'), typ: 'JWT' }),
+    ).toString('base64url');
     return `${header}.${payload}.${signature}`;
   });
 
@@ -82,7 +84,11 @@ try {
     ours: {
       label: 'IdTokenVerifier',
       create: (cooldownMs) => {
-        const verifier = new IdTokenVerifier({ audience: AUDIENCE, certsUrl: `${certs.url}${JWKS_PATH}`, keyRefetchCooldownMs: cooldownMs });
+        const verifier = new IdTokenVerifier({
+          audience: AUDIENCE,
+          certsUrl: `${certs.url}${JWKS_PATH}`,
+          keyRefetchCooldownMs: cooldownMs,
+        });
         return (t) => verifier.verify(t);
       },
     },
@@ -90,7 +96,8 @@ try {
       label: 'jose createRemoteJWKSet',
       create: (cooldownMs) => {
         const keys = createRemoteJWKSet(new URL(`${certs.url}${JWKS_PATH}`), { cooldownDuration: cooldownMs });
-        return (t) => jwtVerify(t, keys, { audience: AUDIENCE, issuer: 'https://accounts.google.com', algorithms: ['RS256'] });
+        return (t) =>
+          jwtVerify(t, keys, { audience: AUDIENCE, issuer: 'https://accounts.google.com', algorithms: ['RS256'] });
       },
     },
     google: {

@@ -42,7 +42,8 @@ try {
     const header = JSON.parse(Buffer.from(h, 'base64url').toString());
     const payload = JSON.parse(Buffer.from(p, 'base64url').toString());
     const input = Buffer.from(token.slice(0, h.length + 1 + p.length));
-    if (!verify('sha256', input, floorKeys.get(header.kid), Buffer.from(s, 'base64url'))) throw new Error('bad signature');
+    if (!verify('sha256', input, floorKeys.get(header.kid), Buffer.from(s, 'base64url')))
+      throw new Error('bad signature');
     return payload;
   };
 

@@ -74,7 +74,14 @@ describe('lib/ architecture', () => {
       ['d.ts', ['a.ts']],
     ]);
     expect(findCycles(sample)).toEqual([['a.ts', 'b.ts', 'c.ts', 'a.ts']]);
-    expect(findCycles(new Map([['a.ts', ['b.ts']], ['b.ts', []]]))).toEqual([]);
+    expect(
+      findCycles(
+        new Map([
+          ['a.ts', ['b.ts']],
+          ['b.ts', []],
+        ]),
+      ),
+    ).toEqual([]);
   });
 
   it('has no import cycle', () => {
@@ -83,7 +90,9 @@ describe('lib/ architecture', () => {
   });
 
   it('imports only existing files', () => {
-    const missing = [...graph].flatMap(([file, targets]) => targets.filter((t) => !graph.has(t)).map((t) => `${file} -> ${t}`));
+    const missing = [...graph].flatMap(([file, targets]) =>
+      targets.filter((t) => !graph.has(t)).map((t) => `${file} -> ${t}`),
+    );
     expect(missing).toEqual([]);
   });
 

@@ -123,7 +123,9 @@ describe('ServiceClient against the emulator', () => {
   );
 
   it('x-serverless-authorization leaves Authorization to the application', async () => {
-    app = await createCallerApp({ services: [{ name: 'orders', url: target.url, tokenHeader: 'x-serverless-authorization' }] });
+    app = await createCallerApp({
+      services: [{ name: 'orders', url: target.url, tokenHeader: 'x-serverless-authorization' }],
+    });
     await clientOf(app, 'orders').axiosRef.get('/o', { headers: { Authorization: 'Basic YXBwOnNlY3JldA==' } });
     const headers = target.requests[0]!.headers;
     expect(headers.authorization).toBe('Basic YXBwOnNlY3JldA==');
@@ -164,7 +166,9 @@ describe('ServiceClient against the emulator', () => {
     const client = clientOf(app, 'orders');
     await expect(client.axiosRef.get('/o')).rejects.toMatchObject({ response: { status: 401 } });
     expect(target.requests).toHaveLength(2);
-    await expect(client.axiosRef.post('/upload', Readable.from(['a', 'b']))).rejects.toMatchObject({ response: { status: 401 } });
+    await expect(client.axiosRef.post('/upload', Readable.from(['a', 'b']))).rejects.toMatchObject({
+      response: { status: 401 },
+    });
     expect(target.requests).toHaveLength(3);
   });
 

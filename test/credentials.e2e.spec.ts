@@ -26,11 +26,22 @@ describe('credential sources', () => {
     writeFileSync(path, JSON.stringify(json));
     return path;
   };
-  const boot = async (options: Omit<CloudRunAuthModuleOptions, 'services'> = {}, services?: CloudRunAuthModuleOptions['services']) => {
-    app = await createCallerApp({ tokenCache: FAST, services: services ?? [{ name: 'orders', url: target.url }], ...options });
+  const boot = async (
+    options: Omit<CloudRunAuthModuleOptions, 'services'> = {},
+    services?: CloudRunAuthModuleOptions['services'],
+  ) => {
+    app = await createCallerApp({
+      tokenCache: FAST,
+      services: services ?? [{ name: 'orders', url: target.url }],
+      ...options,
+    });
     return clientOf(app, 'orders').axiosRef;
   };
-  const errorOf = (promise: Promise<unknown>) => promise.then(() => undefined, (e: unknown) => e as IdTokenFetchError);
+  const errorOf = (promise: Promise<unknown>) =>
+    promise.then(
+      () => undefined,
+      (e: unknown) => e as IdTokenFetchError,
+    );
   const sent = (i = 0) => payloadOf(bearer(target.requests[i]!.headers)!);
 
   beforeEach(async () => {
@@ -49,7 +60,7 @@ describe('credential sources', () => {
   });
 
   describe('service_account key (GOOGLE_APPLICATION_CREDENTIALS)', () => {
-    it('makes a JWT-bearer grant with target_audience at the key\'s token_uri', async () => {
+    it("makes a JWT-bearer grant with target_audience at the key's token_uri", async () => {
       const key = emu.createServiceAccountKey(SA);
       process.env.GOOGLE_APPLICATION_CREDENTIALS = writeJson('key.json', key);
       const client = await boot();
@@ -87,7 +98,9 @@ describe('credential sources', () => {
         await clientOf(app, 'orders').axiosRef.get('/o');
         await clientOf(app, 'billing').axiosRef.get('/b');
       }
-      const audiences = emu.requests('/token').map((r) => payloadOf(new URLSearchParams(r.body).get('assertion')!).target_audience);
+      const audiences = emu
+        .requests('/token')
+        .map((r) => payloadOf(new URLSearchParams(r.body).get('assertion')!).target_audience);
       expect(audiences.sort()).toEqual([target.url, 'https://billing.example'].sort());
     });
 
@@ -156,7 +169,9 @@ describe('credential sources', () => {
       token_url: emu.stsUrl,
       credential_source: { file: join(dir, 'subject-token.txt') },
       ...(withImpersonation
-        ? { service_account_impersonation_url: `${emu.iamCredentialsUrl}/v1/projects/-/serviceAccounts/${SA}:generateAccessToken` }
+        ? {
+            service_account_impersonation_url: `${emu.iamCredentialsUrl}/v1/projects/-/serviceAccounts/${SA}:generateAccessToken`,
+          }
         : {}),
     });
 
@@ -190,7 +205,9 @@ describe('credential sources', () => {
       process.env.GOOGLE_APPLICATION_CREDENTIALS = path;
       const error = await errorOf((await boot()).get('/o'));
       expect(error).toBeInstanceOf(IdTokenFetchError);
-      expect(error!.message).toContain(`external_account (workload identity federation) credentials (GOOGLE_APPLICATION_CREDENTIALS=${path})`);
+      expect(error!.message).toContain(
+        `external_account (workload identity federation) credentials (GOOGLE_APPLICATION_CREDENTIALS=${path})`,
+      );
       expect(error!.message).toContain('service_account_impersonation_url');
       expect(error!.message).toContain('--service-account=SA_EMAIL');
       expect(target.requests).toHaveLength(0);
@@ -204,7 +221,9 @@ describe('credential sources', () => {
       const client = await boot();
       const error = await errorOf(client.get('/o'));
       expect(error).toBeInstanceOf(IdTokenFetchError);
-      expect(error!.message).toContain(`authorized_user credentials (gcloud's well-known file ${join(dir, 'application_default_credentials.json')})`);
+      expect(error!.message).toContain(
+        `authorized_user credentials (gcloud's well-known file ${join(dir, 'application_default_credentials.json')})`,
+      );
       expect(error!.message).toContain('gcloud auth application-default login --impersonate-service-account=SA_EMAIL');
       expect(error!.retryable).toBe(false);
       expect(target.requests).toHaveLength(0);
@@ -213,7 +232,11 @@ describe('credential sources', () => {
 
     it('is a valid source for the impersonate option', async () => {
       const client = await boot({
-        credentials: { credentials: emu.createUserCredentials('dev@example.com'), impersonate: SA, iamCredentialsUrl: emu.iamCredentialsUrl },
+        credentials: {
+          credentials: emu.createUserCredentials('dev@example.com'),
+          impersonate: SA,
+          iamCredentialsUrl: emu.iamCredentialsUrl,
+        },
       });
       await client.get('/o');
       expect(sent().email).toBe(SA);
@@ -266,7 +289,9 @@ describe('credential sources', () => {
       expect(emu.requestCount(`${BILLING_SA}:generateIdToken`)).toBe(1);
       await clientOf(app, 'billing').axiosRef.get('/b');
       expect(sent().email).toBe(BILLING_SA);
-      expect(emu.requestCount(`${ORDERS_SA}:generateIdToken`) + emu.requestCount(`${BILLING_SA}:generateIdToken`)).toBe(2);
+      expect(emu.requestCount(`${ORDERS_SA}:generateIdToken`) + emu.requestCount(`${BILLING_SA}:generateIdToken`)).toBe(
+        2,
+      );
     });
 
     it('a denied impersonation names the source and the status', async () => {

@@ -41,7 +41,14 @@ describe('cloud-run-auth-emulator (the built bin)', { timeout: 60_000 }, () => {
   });
 
   it('starts, prints its addresses, serves ID tokens that verify against its printed JWKS, and stops on SIGTERM', async () => {
-    running = runScript(BIN, ['--port', '0', '--service-account', 'gateway@my-project.iam.gserviceaccount.com', '--token-lifetime', '600']);
+    running = runScript(BIN, [
+      '--port',
+      '0',
+      '--service-account',
+      'gateway@my-project.iam.gserviceaccount.com',
+      '--token-lifetime',
+      '600',
+    ]);
     const [, metadataHost] = await running.waitForStdout(/export GCE_METADATA_HOST=(\S+)/);
     const [, certsUrl] = await running.waitForStdout(/certs URL \(JWKS\)\s+(\S+)/);
     expect(metadataHost).toMatch(/^127\.0\.0\.1:\d+$/);
@@ -85,9 +92,12 @@ describe('cloud-run-auth-emulator (the built bin)', { timeout: 60_000 }, () => {
       serviceAccountEmail: 'caller@emulator-project.iam.gserviceaccount.com',
       tokenLifetimeSeconds: 3600,
     });
-    const email = await fetch(`http://${info.metadataHost}/computeMetadata/v1/instance/service-accounts/default/email`, {
-      headers: { 'Metadata-Flavor': 'Google' },
-    });
+    const email = await fetch(
+      `http://${info.metadataHost}/computeMetadata/v1/instance/service-accounts/default/email`,
+      {
+        headers: { 'Metadata-Flavor': 'Google' },
+      },
+    );
     expect(await email.text()).toBe(info.serviceAccountEmail);
 
     running.child.kill('SIGINT');

@@ -50,7 +50,11 @@ interface FakeRequest {
   rawHeaders: string[];
 }
 
-function httpContext(request: FakeRequest, controller: Function = AliceController, handler: Function = BaseController.prototype.handle): ExecutionContext {
+function httpContext(
+  request: FakeRequest,
+  controller: Function = AliceController,
+  handler: Function = BaseController.prototype.handle,
+): ExecutionContext {
   return {
     getType: () => 'http',
     getClass: () => controller,
@@ -75,7 +79,12 @@ describe('CloudRunAuthGuard on a verified-token cache hit', () => {
   afterAll(() => emu?.close());
 
   const setup = (verifier?: IdTokenVerifier) => {
-    const inbound = resolveInboundOptions({ audience: AUDIENCE, allowedCallers: [ALICE], certsUrl: emu.certsUrl, maxHeaderBytes: 2048 })!;
+    const inbound = resolveInboundOptions({
+      audience: AUDIENCE,
+      allowedCallers: [ALICE],
+      certsUrl: emu.certsUrl,
+      maxHeaderBytes: 2048,
+    })!;
     const v = verifier ?? new IdTokenVerifier({ audience: AUDIENCE, certsUrl: emu.certsUrl });
     const guard = new RecordingGuard(inbound, v, new Reflector());
     return { guard, verifier: v };
@@ -115,7 +124,14 @@ describe('CloudRunAuthGuard on a verified-token cache hit', () => {
     const token = mint(emu, AUDIENCE, { email: ALICE });
     await guard.canActivate(httpContext(bearer(token)));
     const cases: [string, FakeRequest, string][] = [
-      ['repeated header', request([['Authorization', `Bearer ${token}`], ['authorization', `Bearer ${token}`]]), 'duplicate_header'],
+      [
+        'repeated header',
+        request([
+          ['Authorization', `Bearer ${token}`],
+          ['authorization', `Bearer ${token}`],
+        ]),
+        'duplicate_header',
+      ],
       ['oversized header', bearer(`${' '.repeat(2048)}${token}`), 'header_too_large'],
       ['another scheme', request([['Authorization', `Basic ${token}`]]), 'malformed_header'],
       ['no space after the scheme', request([['Authorization', `Bearer${token}`]]), 'malformed_header'],

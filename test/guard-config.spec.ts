@@ -7,7 +7,10 @@ import { compileGuardedModule } from './utils/guarded-app.js';
 
 const AUDIENCE = 'https://orders-abc123-ew.a.run.app';
 
-async function bootError(options: Parameters<typeof compileGuardedModule>[0], controllers?: Parameters<typeof compileGuardedModule>[1]) {
+async function bootError(
+  options: Parameters<typeof compileGuardedModule>[0],
+  controllers?: Parameters<typeof compileGuardedModule>[1],
+) {
   try {
     const moduleRef = await compileGuardedModule(options, controllers);
     await moduleRef.close();
@@ -31,7 +34,10 @@ describe('secure by default', () => {
   });
 
   it('boots with an allow-list, or with allowAnyCaller: true', async () => {
-    for (const inbound of [{ audience: AUDIENCE, allowedCallers: ['a@p.iam.gserviceaccount.com'] }, { audience: AUDIENCE, allowAnyCaller: true }]) {
+    for (const inbound of [
+      { audience: AUDIENCE, allowedCallers: ['a@p.iam.gserviceaccount.com'] },
+      { audience: AUDIENCE, allowAnyCaller: true },
+    ]) {
       const moduleRef = await compileGuardedModule({ inbound });
       expect(moduleRef.get(IdTokenVerifier)).toBeInstanceOf(IdTokenVerifier);
       await moduleRef.close();
@@ -112,7 +118,11 @@ describe('inbound option validation', () => {
 
   it.each([
     [{ inbound: { ...base, mount: 'yes' } }, 'inbound.mount', /boolean or a class extending CloudRunAuthGuard/],
-    [{ inbound: { ...base, mount: class NotAGuard {} } }, 'inbound.mount', /boolean or a class extending CloudRunAuthGuard/],
+    [
+      { inbound: { ...base, mount: class NotAGuard {} } },
+      'inbound.mount',
+      /boolean or a class extending CloudRunAuthGuard/,
+    ],
   ])('rejects mount %j at boot', async (options, field, message) => {
     const error = await bootError(options as never);
     expect(error).toBeInstanceOf(CloudRunAuthConfigError);

@@ -18,7 +18,8 @@ describe.each(PLATFORMS)('signing keys behind the guard on %s', (platform) => {
     });
     return guarded;
   };
-  const status = async (token: string) => (await guarded!.call('/guarded/me', { authorization: `Bearer ${token}` })).status;
+  const status = async (token: string) =>
+    (await guarded!.call('/guarded/me', { authorization: `Bearer ${token}` })).status;
 
   // One emulator (RSA key generation is slow); a fresh app, hence a fresh key store, per test.
   beforeAll(async () => {
@@ -60,7 +61,11 @@ describe.each(PLATFORMS)('signing keys behind the guard on %s', (platform) => {
     // Valid claims, so every token reaches the key lookup; signing once keeps the test fast.
     const signed = signRs256(attackerKey.privateKey, { alg: 'RS256', kid: 'x' }, claims(emu, AUDIENCE));
     const [, payload, signature] = signed.split('.');
-    const forged = Array.from({ length: 1000 }, () => `${Buffer.from(JSON.stringify({ alg: 'RS256', kid: randomKid() })).toString('base64url')}.${payload}.${signature}`);
+    const forged = Array.from(
+      { length: 1000 },
+      () =>
+        `${Buffer.from(JSON.stringify({ alg: 'RS256', kid: randomKid() })).toString('base64url')}.${payload}.${signature}`,
+    );
     const statuses: number[] = [];
     for (let i = 0; i < forged.length; i += 100) {
       statuses.push(...(await Promise.all(forged.slice(i, i + 100).map(status))));

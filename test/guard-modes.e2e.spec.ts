@@ -8,7 +8,8 @@ const SERVICE = 'https://worker-abc123-ew.a.run.app';
 describe.each(PLATFORMS)('CloudRunAuthGuard modes on %s', (platform) => {
   let emu: Emulator;
   let guarded: GuardedApp | undefined;
-  const start = async (options: Parameters<typeof startGuardedApp>[1]) => (guarded = await startGuardedApp(platform, options));
+  const start = async (options: Parameters<typeof startGuardedApp>[1]) =>
+    (guarded = await startGuardedApp(platform, options));
   const auth = (token: string) => ({ authorization: `Bearer ${token}` });
   const serverless = (token: string) => ({ 'x-serverless-authorization': `Bearer ${token}` });
 
@@ -24,8 +25,16 @@ describe.each(PLATFORMS)('CloudRunAuthGuard modes on %s', (platform) => {
 
   describe("mode 'cloud-run-iam'", () => {
     const startIam = () =>
-      start({ inbound: { audience: SERVICE, allowedCallers: [emu.serviceAccountEmail], mode: 'cloud-run-iam', certsUrl: emu.certsUrl } });
-    const stripped = (overrides: Record<string, unknown> = {}) => mint(emu, SERVICE, overrides, { stripSignature: true });
+      start({
+        inbound: {
+          audience: SERVICE,
+          allowedCallers: [emu.serviceAccountEmail],
+          mode: 'cloud-run-iam',
+          certsUrl: emu.certsUrl,
+        },
+      });
+    const stripped = (overrides: Record<string, unknown> = {}) =>
+      mint(emu, SERVICE, overrides, { stripSignature: true });
 
     it('accepts a token whose signature Cloud Run removed, on its claims, with signatureVerified false', async () => {
       const { call } = await startIam();
@@ -70,28 +79,43 @@ describe.each(PLATFORMS)('CloudRunAuthGuard modes on %s', (platform) => {
       expect(res.status).toBe(200);
       expect(JSON.parse(res.body)).toEqual({ email: emu.serviceAccountEmail });
       // The unchecked Authorization header is never a fallback for a bad X-Serverless-Authorization.
-      expect((await call('/guarded/email', { 'x-serverless-authorization': 'Bearer x.y', ...auth(checked) })).status).toBe(401);
+      expect(
+        (await call('/guarded/email', { 'x-serverless-authorization': 'Bearer x.y', ...auth(checked) })).status,
+      ).toBe(401);
       expect((await call('/guarded/email', { ...serverless(other), ...auth(checked) })).status).toBe(403);
     });
 
     it("is needed: mode 'verify' rejects the same stripped token", async () => {
-      const { call } = await start({ inbound: { audience: SERVICE, allowedCallers: [emu.serviceAccountEmail], certsUrl: emu.certsUrl } });
+      const { call } = await start({
+        inbound: { audience: SERVICE, allowedCallers: [emu.serviceAccountEmail], certsUrl: emu.certsUrl },
+      });
       expect((await call('/guarded/me', auth(stripped()))).status).toBe(401);
     });
   });
 
   describe('mount: true', () => {
-    const inbound = () => ({ audience: SERVICE, allowedCallers: [emu.serviceAccountEmail], certsUrl: emu.certsUrl, mount: true });
+    const inbound = () => ({
+      audience: SERVICE,
+      allowedCallers: [emu.serviceAccountEmail],
+      certsUrl: emu.certsUrl,
+      mount: true,
+    });
 
     it.each([
       ['forRoot', () => ({ inbound: inbound() })],
-      ['forRootAsync', () => ({ async: { mount: true, useFactory: async () => ({ inbound: { ...inbound(), mount: undefined } }) } })],
+      [
+        'forRootAsync',
+        () => ({ async: { mount: true, useFactory: async () => ({ inbound: { ...inbound(), mount: undefined } }) } }),
+      ],
     ])('guards every route (%s) except @SkipCloudRunAuth ones', async (_name, options) => {
       const { call } = await start(options());
       const token = mint(emu, SERVICE);
       expect((await call('/open')).status).toBe(401);
       expect((await call('/open', auth(token))).status).toBe(200);
-      expect((await call('/open', auth(mint(emu, SERVICE, { email: 'intruder@evil-project.iam.gserviceaccount.com' })))).status).toBe(403);
+      expect(
+        (await call('/open', auth(mint(emu, SERVICE, { email: 'intruder@evil-project.iam.gserviceaccount.com' }))))
+          .status,
+      ).toBe(403);
       expect((await call('/open/health')).status).toBe(200);
       expect((await call('/public')).status).toBe(200);
       expect((await call('/public/private')).status).toBe(401); // @SkipCloudRunAuth(false) on the route wins
@@ -116,7 +140,10 @@ describe.each(PLATFORMS)('CloudRunAuthGuard modes on %s', (platform) => {
       const { call } = await startAny();
       const anyone = await call('/guarded/me', auth(mint(emu, SERVICE, { email: 'someone@gmail.com' })));
       expect(anyone.status).toBe(200);
-      const noEmail = await call('/guarded/me', auth(mint(emu, SERVICE, { email: undefined, email_verified: undefined })));
+      const noEmail = await call(
+        '/guarded/me',
+        auth(mint(emu, SERVICE, { email: undefined, email_verified: undefined })),
+      );
       expect(noEmail.status).toBe(200);
       expect(JSON.parse(noEmail.body).email).toBeUndefined();
       const unverified = await call('/guarded/me', auth(mint(emu, SERVICE, { email_verified: false })));
@@ -125,12 +152,17 @@ describe.each(PLATFORMS)('CloudRunAuthGuard modes on %s', (platform) => {
 
     it('still enforces @AllowedCallers, requiring a verified email there', async () => {
       const { call, logger } = await startAny();
-      expect((await call('/team', auth(mint(emu, SERVICE, { email: 'ci@team-project.iam.gserviceaccount.com' })))).status).toBe(200);
+      expect(
+        (await call('/team', auth(mint(emu, SERVICE, { email: 'ci@team-project.iam.gserviceaccount.com' })))).status,
+      ).toBe(200);
       expect((await call('/team', auth(mint(emu, SERVICE)))).status).toBe(403);
       const noEmail = await call('/team', auth(mint(emu, SERVICE, { email: undefined, email_verified: undefined })));
       expect(noEmail.status).toBe(401);
       expect(logger.rejections().at(-1)).toContain('reason=missing_email');
-      const unverified = await call('/team', auth(mint(emu, SERVICE, { email: 'ci@team-project.iam.gserviceaccount.com', email_verified: false })));
+      const unverified = await call(
+        '/team',
+        auth(mint(emu, SERVICE, { email: 'ci@team-project.iam.gserviceaccount.com', email_verified: false })),
+      );
       expect(unverified.status).toBe(401);
       expect(logger.rejections().at(-1)).toContain('reason=email_not_verified');
     });
@@ -153,13 +185,24 @@ describe.each(PLATFORMS)('CloudRunAuthGuard modes on %s', (platform) => {
       expect(await post('/push/tasks/handle', TASK)).toBe(200);
       expect(await post('/push/scheduler/tick', TICK)).toBe(200);
       expect(await post('/push/pubsub', `${SERVICE}/`)).toBe(204);
-      const res = await guarded!.call('/push/tasks/handle', auth(mint(emu, SERVICE, { aud: TASK, email: SENDER })), 'POST');
+      const res = await guarded!.call(
+        '/push/tasks/handle',
+        auth(mint(emu, SERVICE, { aud: TASK, email: SENDER })),
+        'POST',
+      );
       expect(JSON.parse(res.body)).toEqual({ email: SENDER, audience: TASK });
     });
 
     it('rejects look-alike audiences', async () => {
       await startPush();
-      for (const aud of [`${SERVICE}/push/other`, `${PUSH}//`, `${TICK}/`, `${SERVICE}/push`, PUSH.toUpperCase(), `${SERVICE}.evil.example/push/pubsub`]) {
+      for (const aud of [
+        `${SERVICE}/push/other`,
+        `${PUSH}//`,
+        `${TICK}/`,
+        `${SERVICE}/push`,
+        PUSH.toUpperCase(),
+        `${SERVICE}.evil.example/push/pubsub`,
+      ]) {
         expect(await post('/push/pubsub', aud), aud).toBe(401);
       }
     });

@@ -52,7 +52,10 @@ describe.each(PLATFORMS)('CloudRunAuthGuard on %s', (platform) => {
 
   it('prefers X-Serverless-Authorization over Authorization', async () => {
     const token = mint(emu, AUDIENCE);
-    const res = await guarded.call('/guarded/email', { 'x-serverless-authorization': `Bearer ${token}`, authorization: 'Bearer not-a-jwt' });
+    const res = await guarded.call('/guarded/email', {
+      'x-serverless-authorization': `Bearer ${token}`,
+      authorization: 'Bearer not-a-jwt',
+    });
     secrets.push(token);
     expect(res.status).toBe(200);
   });
@@ -82,7 +85,9 @@ describe.each(PLATFORMS)('CloudRunAuthGuard on %s', (platform) => {
         expect(res.body, c.name).not.toContain(c.secret.split('.')[1] ?? c.secret);
       }
       if (c.status === 401) {
-        expect(res.wwwAuthenticate, c.name).toBe(c.reason === 'missing_token' ? 'Bearer' : 'Bearer error="invalid_token"');
+        expect(res.wwwAuthenticate, c.name).toBe(
+          c.reason === 'missing_token' ? 'Bearer' : 'Bearer error="invalid_token"',
+        );
       } else {
         expect(res.wwwAuthenticate, c.name).toBeNull();
       }
@@ -107,13 +112,29 @@ describe.each(PLATFORMS)('CloudRunAuthGuard on %s', (platform) => {
     secrets.push(token);
     expect((await guarded.call('/guarded/me', bearer(token))).status).toBe(200);
     const refused: [string, () => ReturnType<GuardedApp['call']>, string][] = [
-      ['repeated header', () => guarded.raw('/guarded/me', ['Authorization', `Bearer ${token}`, 'Authorization', `Bearer ${token}`]), 'duplicate_header'],
-      ['oversized header', () => guarded.call('/guarded/me', { authorization: `Bearer ${' '.repeat(8192)}${token}` }), 'header_too_large'],
+      [
+        'repeated header',
+        () => guarded.raw('/guarded/me', ['Authorization', `Bearer ${token}`, 'Authorization', `Bearer ${token}`]),
+        'duplicate_header',
+      ],
+      [
+        'oversized header',
+        () => guarded.call('/guarded/me', { authorization: `Bearer ${' '.repeat(8192)}${token}` }),
+        'header_too_large',
+      ],
       ['another scheme', () => guarded.call('/guarded/me', { authorization: `Basic ${token}` }), 'malformed_header'],
-      ['trailing junk', () => guarded.call('/guarded/me', { authorization: `Bearer ${token} junk` }), 'malformed_header'],
+      [
+        'trailing junk',
+        () => guarded.call('/guarded/me', { authorization: `Bearer ${token} junk` }),
+        'malformed_header',
+      ],
       [
         'bad X-Serverless-Authorization',
-        () => guarded.call('/guarded/me', { 'x-serverless-authorization': `Basic ${token}`, authorization: `Bearer ${token}` }),
+        () =>
+          guarded.call('/guarded/me', {
+            'x-serverless-authorization': `Basic ${token}`,
+            authorization: `Bearer ${token}`,
+          }),
         'malformed_header',
       ],
     ];
@@ -142,7 +163,8 @@ describe.each(PLATFORMS)('CloudRunAuthGuard on %s', (platform) => {
   });
 
   it('lets a route @AllowedCallers win over the controller one, with project wildcards and any case', async () => {
-    const status = async (path: string, email: string) => (await guarded.call(path, bearer(mint(emu, AUDIENCE, { email })))).status;
+    const status = async (path: string, email: string) =>
+      (await guarded.call(path, bearer(mint(emu, AUDIENCE, { email })))).status;
     expect(await status('/team', 'ci@team-project.iam.gserviceaccount.com')).toBe(200);
     expect(await status('/team', 'CI@Team-Project.IAM.gserviceaccount.com')).toBe(200);
     expect(await status('/team', emu.serviceAccountEmail)).toBe(403); // controller list replaces the module's
@@ -165,7 +187,12 @@ describe.each(PLATFORMS)('CloudRunAuthGuard on %s', (platform) => {
   it('fails loudly, never with an empty identity, when @Caller() is used where the guard did not run', async () => {
     const res = await guarded.call('/open/whoami', bearer(mint(emu, AUDIENCE)));
     expect(res.status).toBe(500);
-    expect(guarded.logger.lines.some((l) => l.level === 'error' && l.text.includes('@Caller() is used on a route CloudRunAuthGuard did not authenticate'))).toBe(true);
+    expect(
+      guarded.logger.lines.some(
+        (l) =>
+          l.level === 'error' && l.text.includes('@Caller() is used on a route CloudRunAuthGuard did not authenticate'),
+      ),
+    ).toBe(true);
   });
 
   it('logged rejections with reason codes, and never a token', () => {

@@ -37,7 +37,10 @@ function importedPackages(source: string): string[] {
 }
 
 function undeclared(packages: Iterable<string>, manifest: { dependencies?: object; peerDependencies?: object }) {
-  const declared = new Set([...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.peerDependencies ?? {})]);
+  const declared = new Set([
+    ...Object.keys(manifest.dependencies ?? {}),
+    ...Object.keys(manifest.peerDependencies ?? {}),
+  ]);
   return [...new Set(packages)].filter((name) => !declared.has(name)).sort();
 }
 
@@ -83,7 +86,9 @@ describe('package manifest', () => {
     // Guards against the scanner silently finding nothing.
     expect(importers.has('@nestjs/common')).toBe(true);
 
-    const missing = undeclared(importers.keys(), pkg).map((name) => `${name} (imported by ${importers.get(name)!.join(', ')})`);
+    const missing = undeclared(importers.keys(), pkg).map(
+      (name) => `${name} (imported by ${importers.get(name)!.join(', ')})`,
+    );
     expect(missing, 'imported from lib/ but not in dependencies/peerDependencies').toEqual([]);
   });
 });

@@ -51,8 +51,16 @@ afterEach(async () => {
   await target.close();
 });
 
-async function boot(imports: unknown[], providers: Provider[] = [], controllers: unknown[] = []): Promise<INestApplication> {
-  const moduleRef = await Test.createTestingModule({ imports: imports as never[], providers, controllers: controllers as never[] }).compile();
+async function boot(
+  imports: unknown[],
+  providers: Provider[] = [],
+  controllers: unknown[] = [],
+): Promise<INestApplication> {
+  const moduleRef = await Test.createTestingModule({
+    imports: imports as never[],
+    providers,
+    controllers: controllers as never[],
+  }).compile();
   app = moduleRef.createNestApplication({ logger: false });
   await app.init();
   return app;
@@ -80,7 +88,9 @@ function featureModule(name: string, url: string) {
 
 /** Every provider of a dynamic module and of the dynamic modules it imports. */
 function providersOf(module: DynamicModule): Provider[] {
-  const nested = (module.imports ?? []).filter((m): m is DynamicModule => typeof m === 'object' && m !== null && 'module' in m);
+  const nested = (module.imports ?? []).filter(
+    (m): m is DynamicModule => typeof m === 'object' && m !== null && 'module' in m,
+  );
   return [...(module.providers ?? []), ...nested.flatMap(providersOf)];
 }
 const appGuards = (module: DynamicModule) =>
@@ -130,21 +140,28 @@ describe('one core per application', () => {
   it.each([
     ['different', 'https://orders-other.example'],
     ['identical', undefined],
-  ])('fails at boot on a service name declared by two features (%s definitions), naming both declarations', async (_what, otherUrl) => {
-    const a = featureModule('orders', target.url);
-    const b = featureModule('orders', otherUrl ?? target.url);
-    const error = await bootError([CloudRunAuthModule.forRoot(), a.Feature, b.Feature]);
-    expect(error).toBeInstanceOf(CloudRunAuthConfigError);
-    expect(error.field).toBe('services[orders].name');
-    const declarations = error.message.match(/CloudRunAuthModule\.forFeature\(\) at [^ ]*featureModule[^)]*module-core\.e2e\.spec\.ts:\d+:\d+\)/g);
-    expect(declarations).toHaveLength(2);
-  });
+  ])(
+    'fails at boot on a service name declared by two features (%s definitions), naming both declarations',
+    async (_what, otherUrl) => {
+      const a = featureModule('orders', target.url);
+      const b = featureModule('orders', otherUrl ?? target.url);
+      const error = await bootError([CloudRunAuthModule.forRoot(), a.Feature, b.Feature]);
+      expect(error).toBeInstanceOf(CloudRunAuthConfigError);
+      expect(error.field).toBe('services[orders].name');
+      const declarations = error.message.match(
+        /CloudRunAuthModule\.forFeature\(\) at [^ ]*featureModule[^)]*module-core\.e2e\.spec\.ts:\d+:\d+\)/g,
+      );
+      expect(declarations).toHaveLength(2);
+    },
+  );
 
   it('fails at boot on a service name declared by forRoot and by a feature', async () => {
     const { Feature } = featureModule('orders', target.url);
     const error = await bootError([CloudRunAuthModule.forRoot([{ name: 'orders', url: target.url }]), Feature]);
     expect(error.field).toBe('services[orders].name');
-    expect(error.message).toMatch(/declared twice, by CloudRunAuthModule\.forRoot\(\) at .*module-core\.e2e\.spec\.ts.* and by CloudRunAuthModule\.forFeature\(\) at /);
+    expect(error.message).toMatch(
+      /declared twice, by CloudRunAuthModule\.forRoot\(\) at .*module-core\.e2e\.spec\.ts.* and by CloudRunAuthModule\.forFeature\(\) at /,
+    );
   });
 
   it('fails at boot when forFeature has no forRoot to share', async () => {
@@ -166,13 +183,20 @@ describe('one core per application', () => {
     class LibraryModule {}
     const error = await bootError([CloudRunAuthModule.forRoot([{ name: 'orders', url: target.url }]), LibraryModule]);
     expect(error).toBeInstanceOf(CloudRunAuthConfigError);
-    expect(error.message).toMatch(/configured twice, by CloudRunAuthModule\.forRoot\(\) at .*module-core\.e2e\.spec\.ts:\d+:\d+.* and by CloudRunAuthModule\.forRoot\(\) at .*module-core\.e2e\.spec\.ts:\d+:\d+/);
+    expect(error.message).toMatch(
+      /configured twice, by CloudRunAuthModule\.forRoot\(\) at .*module-core\.e2e\.spec\.ts:\d+:\d+.* and by CloudRunAuthModule\.forRoot\(\) at .*module-core\.e2e\.spec\.ts:\d+:\d+/,
+    );
     expect(error.message).toMatch(/use|forFeature/);
   });
 
   it('forRoot and forRootAsync together fail the same way', async () => {
-    const error = await bootError([CloudRunAuthModule.forRoot(), CloudRunAuthModule.forRootAsync({ useFactory: () => ({}) })]);
-    expect(error.message).toMatch(/configured twice, by CloudRunAuthModule\.forRoot\(\) at .* and by CloudRunAuthModule\.forRootAsync\(\) at /);
+    const error = await bootError([
+      CloudRunAuthModule.forRoot(),
+      CloudRunAuthModule.forRootAsync({ useFactory: () => ({}) }),
+    ]);
+    expect(error.message).toMatch(
+      /configured twice, by CloudRunAuthModule\.forRoot\(\) at .* and by CloudRunAuthModule\.forRootAsync\(\) at /,
+    );
   });
 
   it('a module holding forRoot imported from several places is one core', async () => {
@@ -190,7 +214,10 @@ describe('one core per application', () => {
   it('a module containing a REQUEST-scoped provider alongside forRootAsync boots', async () => {
     @Injectable({ scope: Scope.REQUEST })
     class PerRequest {}
-    @Module({ providers: [PerRequest, { provide: 'AUDIENCE', useValue: 'https://me.example' }], exports: [PerRequest, 'AUDIENCE'] })
+    @Module({
+      providers: [PerRequest, { provide: 'AUDIENCE', useValue: 'https://me.example' }],
+      exports: [PerRequest, 'AUDIENCE'],
+    })
     class ConfigLikeModule {}
     await boot([
       ConfigLikeModule,
@@ -215,7 +242,9 @@ describe('guard registration', () => {
     expect(appGuards(CloudRunAuthModule.forRoot({ inbound: { ...inbound(), mount: true } }))).toEqual([
       { provide: APP_GUARD, useExisting: CloudRunAuthGuard },
     ]);
-    expect(appGuards(CloudRunAuthModule.forRootAsync({ mount: true, useFactory: () => ({ inbound: inbound() }) }))).toHaveLength(1);
+    expect(
+      appGuards(CloudRunAuthModule.forRootAsync({ mount: true, useFactory: () => ({ inbound: inbound() }) })),
+    ).toHaveLength(1);
   });
 
   describe('mount: a subclass of CloudRunAuthGuard', () => {
@@ -269,7 +298,10 @@ describe('guard registration', () => {
 
     it.each([
       ['forRoot', () => CloudRunAuthModule.forRoot({ inbound: { ...inbound(), mount: AuditedGuard } })],
-      ['forRootAsync', () => CloudRunAuthModule.forRootAsync({ mount: AuditedGuard, useFactory: () => ({ inbound: inbound() }) })],
+      [
+        'forRootAsync',
+        () => CloudRunAuthModule.forRootAsync({ mount: AuditedGuard, useFactory: () => ({ inbound: inbound() }) }),
+      ],
     ])('mounts the subclass with its injected dependency (%s)', async (_name, auth) => {
       const url = await listen([AuditModule, auth()]);
       expect((await fetch(`${url}/me`)).status).toBe(401);
@@ -288,7 +320,9 @@ describe('guard registration', () => {
       ]);
       expect(fromFactory.field).toBe('inbound.mount');
       expect(fromFactory.message).toMatch(/set mount in the forRootAsync\(\) options/);
-      const withoutInbound = await bootError([CloudRunAuthModule.forRootAsync({ mount: true, useFactory: () => ({}) })]);
+      const withoutInbound = await bootError([
+        CloudRunAuthModule.forRootAsync({ mount: true, useFactory: () => ({}) }),
+      ]);
       expect(withoutInbound.field).toBe('mount');
       expect(withoutInbound.message).toMatch(/no inbound options/);
     });

@@ -46,7 +46,10 @@ describe('CloudRunAuthModule', () => {
   });
 
   async function boot(imports: unknown[], providers: unknown[] = []) {
-    const moduleRef = await Test.createTestingModule({ imports: imports as never[], providers: providers as never[] }).compile();
+    const moduleRef = await Test.createTestingModule({
+      imports: imports as never[],
+      providers: providers as never[],
+    }).compile();
     app = moduleRef.createNestApplication({ logger: false });
     await app.init();
     return app;
@@ -54,7 +57,10 @@ describe('CloudRunAuthModule', () => {
 
   it('forRoot(services[]) registers one injectable ServiceClient per service, an HttpService', async () => {
     const provider = new CountingProvider();
-    await boot([CloudRunAuthModule.forRoot({ services: [{ name: 'orders', url: target.url }], tokenProvider: provider })], [OrdersConsumer]);
+    await boot(
+      [CloudRunAuthModule.forRoot({ services: [{ name: 'orders', url: target.url }], tokenProvider: provider })],
+      [OrdersConsumer],
+    );
     const { orders } = app!.get(OrdersConsumer);
     expect(orders).toBeInstanceOf(ServiceClient);
     expect(orders).toBeInstanceOf(HttpService);
@@ -66,7 +72,10 @@ describe('CloudRunAuthModule', () => {
 
   it('forRoot accepts the plain array form', async () => {
     process.env.GCE_METADATA_HOST = '127.0.0.1:9';
-    await boot([CloudRunAuthModule.forRoot([{ name: 'orders', url: target.url, authenticate: false }])], [OrdersConsumer]);
+    await boot(
+      [CloudRunAuthModule.forRoot([{ name: 'orders', url: target.url, authenticate: false }])],
+      [OrdersConsumer],
+    );
     await app!.get(OrdersConsumer).orders.axiosRef.get('/x');
     expect(target.requests).toHaveLength(1);
   });
@@ -104,14 +113,14 @@ describe('CloudRunAuthModule', () => {
 
   it('forRootAsync with @nestjs/config registerAs(...).asProvider()', async () => {
     process.env.ORDERS_URL = target.url;
-    const cloudRunConfig = registerAs(
-      'cloudRun',
-      (): CloudRunAuthModuleOptions => ({
-        services: [{ name: 'orders', url: process.env.ORDERS_URL!, authenticate: false }],
-      }),
-    );
+    const cloudRunConfig = registerAs('cloudRun', (): CloudRunAuthModuleOptions => ({
+      services: [{ name: 'orders', url: process.env.ORDERS_URL!, authenticate: false }],
+    }));
     await boot(
-      [ConfigModule.forRoot({ ignoreEnvFile: true }), CloudRunAuthModule.forRootAsync({ serviceNames: ['orders'], ...cloudRunConfig.asProvider() })],
+      [
+        ConfigModule.forRoot({ ignoreEnvFile: true }),
+        CloudRunAuthModule.forRootAsync({ serviceNames: ['orders'], ...cloudRunConfig.asProvider() }),
+      ],
       [OrdersConsumer],
     );
     await app!.get(OrdersConsumer).orders.axiosRef.get('/cfg');
@@ -139,28 +148,83 @@ describe('CloudRunAuthModule', () => {
   it.each([
     [['orders'], [{ name: 'orders' }, { name: 'billing' }], /"billing".*not listed in serviceNames/],
     [['orders', 'billing'], [{ name: 'orders' }], /serviceNames lists "billing"/],
-  ])('forRootAsync fails at boot when the factory disagrees with serviceNames %j', async (serviceNames, returned, message) => {
-    const services = returned.map((s) => ({ ...s, url: 'https://svc.example' }));
-    const error = await boot([CloudRunAuthModule.forRootAsync({ serviceNames, useFactory: () => ({ services }) })]).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(CloudRunAuthConfigError);
-    expect((error as Error).message).toMatch(message);
-  });
+  ])(
+    'forRootAsync fails at boot when the factory disagrees with serviceNames %j',
+    async (serviceNames, returned, message) => {
+      const services = returned.map((s) => ({ ...s, url: 'https://svc.example' }));
+      const error = await boot([
+        CloudRunAuthModule.forRootAsync({ serviceNames, useFactory: () => ({ services }) }),
+      ]).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CloudRunAuthConfigError);
+      expect((error as Error).message).toMatch(message);
+    },
+  );
 
   it.each<[string, CloudRunAuthModuleOptions, string, RegExp]>([
-    ['duplicate names', { services: [{ name: 'a', url: 'https://a.example' }, { name: 'a', url: 'https://b.example' }] }, 'services[a].name', /duplicate/],
+    [
+      'duplicate names',
+      {
+        services: [
+          { name: 'a', url: 'https://a.example' },
+          { name: 'a', url: 'https://b.example' },
+        ],
+      },
+      'services[a].name',
+      /duplicate/,
+    ],
     ['a relative URL', { services: [{ name: 'a', url: '/orders' }] }, 'services[a].url', /absolute URL/],
-    ['plain http to a remote host', { services: [{ name: 'a', url: 'http://orders.example' }] }, 'services[a].url', /loopback/],
+    [
+      'plain http to a remote host',
+      { services: [{ name: 'a', url: 'http://orders.example' }] },
+      'services[a].url',
+      /loopback/,
+    ],
     ['a non-http scheme', { services: [{ name: 'a', url: 'ftp://orders.example' }] }, 'services[a].url', /https/],
-    ['an empty audience', { services: [{ name: 'a', url: 'https://a.example', audience: ' ' }] }, 'services[a].audience', /non-empty/],
-    ['an unknown service option', { services: [{ name: 'a', url: 'https://a.example', audiance: 'x' } as never] }, 'services[a].audiance', /unknown option/],
+    [
+      'an empty audience',
+      { services: [{ name: 'a', url: 'https://a.example', audience: ' ' }] },
+      'services[a].audience',
+      /non-empty/,
+    ],
+    [
+      'an unknown service option',
+      { services: [{ name: 'a', url: 'https://a.example', audiance: 'x' } as never] },
+      'services[a].audiance',
+      /unknown option/,
+    ],
     ['an unknown module option', { servics: [] } as never, 'options.servics', /unknown option/],
-    ['a bad tokenHeader', { services: [{ name: 'a', url: 'https://a.example', tokenHeader: 'x-api-key' as never }] }, 'services[a].tokenHeader', /x-serverless/],
-    ['a baseURL in http', { services: [{ name: 'a', url: 'https://a.example', http: { baseURL: 'https://b.example' } }] }, 'services[a].http.baseURL', /url/],
+    [
+      'a bad tokenHeader',
+      { services: [{ name: 'a', url: 'https://a.example', tokenHeader: 'x-api-key' as never }] },
+      'services[a].tokenHeader',
+      /x-serverless/,
+    ],
+    [
+      'a baseURL in http',
+      { services: [{ name: 'a', url: 'https://a.example', http: { baseURL: 'https://b.example' } }] },
+      'services[a].http.baseURL',
+      /url/,
+    ],
     ['a missing name', { services: [{ url: 'https://a.example' } as never] }, 'services[0].name', /non-empty/],
     ['a bad cache setting', { tokenCache: { timeoutMs: -1 } }, 'tokenCache.timeoutMs', /positive/],
-    ['credentials in the URL', { services: [{ name: 'a', url: 'https://u:p@a.example' }] }, 'services[a].url', /credentials/],
-    ['plain http to a remote IAM endpoint', { credentials: { iamCredentialsUrl: 'http://iam.example' } }, 'credentials.iamCredentialsUrl', /loopback/],
-    ['delegates without impersonate', { credentials: { delegates: ['a@p.iam.gserviceaccount.com'] } }, 'credentials.delegates', /impersonate/],
+    [
+      'credentials in the URL',
+      { services: [{ name: 'a', url: 'https://u:p@a.example' }] },
+      'services[a].url',
+      /credentials/,
+    ],
+    [
+      'plain http to a remote IAM endpoint',
+      { credentials: { iamCredentialsUrl: 'http://iam.example' } },
+      'credentials.iamCredentialsUrl',
+      /loopback/,
+    ],
+    [
+      'delegates without impersonate',
+      { credentials: { delegates: ['a@p.iam.gserviceaccount.com'] } },
+      'credentials.delegates',
+      /impersonate/,
+    ],
   ])('fails at boot on %s, naming the field', async (_what, options, field, message) => {
     const error = await boot([CloudRunAuthModule.forRoot(options)]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CloudRunAuthConfigError);
@@ -169,10 +233,13 @@ describe('CloudRunAuthModule', () => {
     expect((error as Error).message).toMatch(message);
   });
 
-  it.each(['http://localhost:8080', 'http://127.0.0.1:8080', 'http://[::1]:8080'])('allows plain http to loopback %s', async (url) => {
-    await boot([CloudRunAuthModule.forRoot([{ name: 'a', url }])]);
-    expect(app!.get<ServiceClient>(getServiceClientToken('a')).service.audience).toBe(url);
-  });
+  it.each(['http://localhost:8080', 'http://127.0.0.1:8080', 'http://[::1]:8080'])(
+    'allows plain http to loopback %s',
+    async (url) => {
+      await boot([CloudRunAuthModule.forRoot([{ name: 'a', url }])]);
+      expect(app!.get<ServiceClient>(getServiceClientToken('a')).service.audience).toBe(url);
+    },
+  );
 
   it('getServiceClientToken lets tests override a client', async () => {
     const fake = { get: () => 'overridden' };

@@ -69,8 +69,9 @@ function caretMajors(range: string): number[] {
 
 describe('built package (dist/)', () => {
   beforeAll(() => {
-    const missing = ENTRY_POINTS.map((e) => pkg.exports?.[e.subpath]?.default as string | undefined)
-      .filter((file): file is string => !!file && !existsSync(join(root, file)));
+    const missing = ENTRY_POINTS.map((e) => pkg.exports?.[e.subpath]?.default as string | undefined).filter(
+      (file): file is string => !!file && !existsSync(join(root, file)),
+    );
     if (!existsSync(join(root, 'dist')) || missing.length > 0) {
       throw new Error(
         `dist/ is missing or incomplete (${missing.join(', ') || 'dist/'}). ` +

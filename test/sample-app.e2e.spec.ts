@@ -69,7 +69,11 @@ describe('local demo (the code path of `npm start`)', { timeout: 60_000 }, () =>
     expect(direct.status).toBe(200);
     expect(((await direct.json()) as OrderBody).caller.email).toBe(demo.gatewayAccount);
     const whoami = await (await fetch(`${demo.gateway.url}/whoami`)).json();
-    expect(whoami).toMatchObject({ service: 'gateway', email: demo.gatewayAccount, metadataHost: demo.emulator.metadataHost });
+    expect(whoami).toMatchObject({
+      service: 'gateway',
+      email: demo.gatewayAccount,
+      metadataHost: demo.emulator.metadataHost,
+    });
     expect((await fetch(`${demo.orders.url}/health`)).status).toBe(200);
     expect((await fetch(`${demo.gateway.url}/orders/9999`)).status).toBe(404);
 
@@ -82,69 +86,84 @@ describe('local demo (the code path of `npm start`)', { timeout: 60_000 }, () =>
 });
 
 // Child processes start slowly on a loaded machine; their own waits are up to 30 s.
-describe('`npm start` entry point (sample-app/dist/main.js) without SAMPLE_SERVICE or K_SERVICE', { timeout: 60_000 }, () => {
-  let running: RunningScript | undefined;
-  afterEach(async () => {
-    await running?.kill();
-    running = undefined;
-  });
+describe(
+  '`npm start` entry point (sample-app/dist/main.js) without SAMPLE_SERVICE or K_SERVICE',
+  { timeout: 60_000 },
+  () => {
+    let running: RunningScript | undefined;
+    afterEach(async () => {
+      await running?.kill();
+      running = undefined;
+    });
 
-  it('prints the outcomes in plain words and the curl lines, then stops everything on Ctrl-C', async () => {
-    running = runScript(MAIN, [], { DEMO_GATEWAY_PORT: '0', DEMO_ORDERS_PORT: '0', DEMO_EMULATOR_PORT: '0' });
-    await running.waitForStdout(/Ctrl-C stops the emulator and both services\./, 30_000);
-    const out = running.stdout();
-    const gatewayUrl = out.match(/ gateway\s+(http:\/\/127\.0\.0\.1:\d+)/)![1]!;
-    const ordersUrl = out.match(/ orders\s+(http:\/\/127\.0\.0\.1:\d+)/)![1]!;
-    const emulatorUrl = out.match(/ emulator\s+(http:\/\/127\.0\.0\.1:\d+)/)![1]!;
-    expect(out).toMatch(/-> 200 OK, as expected: .*caller gateway@demo-project\.iam\.gserviceaccount\.com/);
-    expect(out.match(/-> 401 Unauthorized, as expected/g)).toHaveLength(2);
-    expect(out).toMatch(/-> 403 Forbidden, as expected/);
-    expect(out).not.toContain('UNEXPECTED');
-    expect(out).toContain(`curl ${gatewayUrl}/orders/1001`);
+    it('prints the outcomes in plain words and the curl lines, then stops everything on Ctrl-C', async () => {
+      running = runScript(MAIN, [], { DEMO_GATEWAY_PORT: '0', DEMO_ORDERS_PORT: '0', DEMO_EMULATOR_PORT: '0' });
+      await running.waitForStdout(/Ctrl-C stops the emulator and both services\./, 30_000);
+      const out = running.stdout();
+      const gatewayUrl = out.match(/ gateway\s+(http:\/\/127\.0\.0\.1:\d+)/)![1]!;
+      const ordersUrl = out.match(/ orders\s+(http:\/\/127\.0\.0\.1:\d+)/)![1]!;
+      const emulatorUrl = out.match(/ emulator\s+(http:\/\/127\.0\.0\.1:\d+)/)![1]!;
+      expect(out).toMatch(/-> 200 OK, as expected: .*caller gateway@demo-project\.iam\.gserviceaccount\.com/);
+      expect(out.match(/-> 401 Unauthorized, as expected/g)).toHaveLength(2);
+      expect(out).toMatch(/-> 403 Forbidden, as expected/);
+      expect(out).not.toContain('UNEXPECTED');
+      expect(out).toContain(`curl ${gatewayUrl}/orders/1001`);
 
-    // Still up: the printed curl line works.
-    const res = await fetch(`${gatewayUrl}/orders/1001`);
-    expect(res.status).toBe(200);
-    expect(((await res.json()) as OrderBody).caller.email).toBe('gateway@demo-project.iam.gserviceaccount.com');
+      // Still up: the printed curl line works.
+      const res = await fetch(`${gatewayUrl}/orders/1001`);
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as OrderBody).caller.email).toBe('gateway@demo-project.iam.gserviceaccount.com');
 
-    running.child.kill('SIGINT');
-    expect(await running.exited).toEqual({ code: 0, signal: null });
-    expect(running.stdout()).toContain('Stopped (SIGINT)');
-    for (const url of [gatewayUrl, ordersUrl, emulatorUrl]) expect(await isListening(url), `${url} is closed`).toBe(false);
-  });
+      running.child.kill('SIGINT');
+      expect(await running.exited).toEqual({ code: 0, signal: null });
+      expect(running.stdout()).toContain('Stopped (SIGINT)');
+      for (const url of [gatewayUrl, ordersUrl, emulatorUrl])
+        expect(await isListening(url), `${url} is closed`).toBe(false);
+    });
 
-  it('`npm start` in a terminal: Ctrl-C reaches the whole process group and everything stops', async () => {
-    running = run('npm', ['start'], { DEMO_GATEWAY_PORT: '0', DEMO_ORDERS_PORT: '0', DEMO_EMULATOR_PORT: '0' }, { detached: true, cwd: root });
-    await running.waitForStdout(/Ctrl-C stops the emulator and both services\./, 30_000);
-    const urls = [...running.stdout().matchAll(/ (?:gateway|orders|emulator)\s+(http:\/\/127\.0\.0\.1:\d+)/g)].map((m) => m[1]!);
-    expect(urls).toHaveLength(3);
-    const group = -running.child.pid!;
-    process.kill(group, 'SIGINT');
-    // npm itself ends on the SIGINT (as in a shell); the demo process finishes its clean-up and then
-    // closes the output it inherited from npm.
-    await running.outputClosed;
-    expect(running.stdout()).toMatch(/Stopped \(SIGINT\): emulator, gateway and orders are shut down\./);
-    expect(running.stderr()).not.toContain('unexpectedly');
-    for (const url of urls) expect(await isListening(url), `${url} is closed`).toBe(false);
-    // Closing the output is not exiting: until npm is reaped, and the demo's processes have finished
-    // exiting, signal 0 still reaches the group. Everything must be gone within a few seconds.
-    await running.exited;
-    await vi.waitFor(() => expect(isAlive(group), 'no process of the group is left').toBe(false), { timeout: 5000, interval: 50 });
-  });
+    it('`npm start` in a terminal: Ctrl-C reaches the whole process group and everything stops', async () => {
+      running = run(
+        'npm',
+        ['start'],
+        { DEMO_GATEWAY_PORT: '0', DEMO_ORDERS_PORT: '0', DEMO_EMULATOR_PORT: '0' },
+        { detached: true, cwd: root },
+      );
+      await running.waitForStdout(/Ctrl-C stops the emulator and both services\./, 30_000);
+      const urls = [...running.stdout().matchAll(/ (?:gateway|orders|emulator)\s+(http:\/\/127\.0\.0\.1:\d+)/g)].map(
+        (m) => m[1]!,
+      );
+      expect(urls).toHaveLength(3);
+      const group = -running.child.pid!;
+      process.kill(group, 'SIGINT');
+      // npm itself ends on the SIGINT (as in a shell); the demo process finishes its clean-up and then
+      // closes the output it inherited from npm.
+      await running.outputClosed;
+      expect(running.stdout()).toMatch(/Stopped \(SIGINT\): emulator, gateway and orders are shut down\./);
+      expect(running.stderr()).not.toContain('unexpectedly');
+      for (const url of urls) expect(await isListening(url), `${url} is closed`).toBe(false);
+      // Closing the output is not exiting: until npm is reaped, and the demo's processes have finished
+      // exiting, signal 0 still reaches the group. Everything must be gone within a few seconds.
+      await running.exited;
+      await vi.waitFor(() => expect(isAlive(group), 'no process of the group is left').toBe(false), {
+        timeout: 5000,
+        interval: 50,
+      });
+    });
 
-  it('names the variable to change when a fixed port is taken', async () => {
-    const emu = await startEmulator();
-    try {
-      const port = new URL(emu.url).port;
-      running = runScript(MAIN, [], { DEMO_GATEWAY_PORT: '0', DEMO_ORDERS_PORT: port, DEMO_EMULATOR_PORT: '0' });
-      expect(await running.exited).toEqual({ code: 1, signal: null });
-      expect(running.stderr()).toContain(`port ${port} on 127.0.0.1 (for orders) is already in use`);
-      expect(running.stderr()).toContain('DEMO_ORDERS_PORT=<port> npm start');
-    } finally {
-      await emu.close();
-    }
-  });
-});
+    it('names the variable to change when a fixed port is taken', async () => {
+      const emu = await startEmulator();
+      try {
+        const port = new URL(emu.url).port;
+        running = runScript(MAIN, [], { DEMO_GATEWAY_PORT: '0', DEMO_ORDERS_PORT: port, DEMO_EMULATOR_PORT: '0' });
+        expect(await running.exited).toEqual({ code: 1, signal: null });
+        expect(running.stderr()).toContain(`port ${port} on 127.0.0.1 (for orders) is already in use`);
+        expect(running.stderr()).toContain('DEMO_ORDERS_PORT=<port> npm start');
+      } finally {
+        await emu.close();
+      }
+    });
+  },
+);
 
 // Child processes start slowly on a loaded machine; their own waits are up to 30 s.
 describe('one service, configured only through environment variables (as on Cloud Run)', { timeout: 60_000 }, () => {
@@ -164,7 +183,9 @@ describe('one service, configured only through environment variables (as on Clou
       script.child.on('message', (message: { type?: string; url?: string }) => {
         if (message.type === 'listening') resolve(message.url!);
       });
-      void script.exited.then(() => reject(new Error(`exited before listening:\n${script.stdout()}\n${script.stderr()}`)));
+      void script.exited.then(() =>
+        reject(new Error(`exited before listening:\n${script.stdout()}\n${script.stderr()}`)),
+      );
     });
   }
 
@@ -186,9 +207,12 @@ describe('one service, configured only through environment variables (as on Clou
       const stripped = emu.mintIdToken({ aud: audience }, { stripSignature: true });
       const res = await fetch(`${url}/orders/1001`, { headers: { authorization: `Bearer ${stripped}` } });
       expect(res.status).toBe(status);
-      if (signatureVerified !== undefined) expect(((await res.json()) as OrderBody).caller.signatureVerified).toBe(signatureVerified);
+      if (signatureVerified !== undefined)
+        expect(((await res.json()) as OrderBody).caller.signatureVerified).toBe(signatureVerified);
       // A signed token of the allowed caller is accepted in both modes; the audience must match.
-      const signed = await fetch(`${url}/orders/1001`, { headers: { authorization: `Bearer ${emu.mintIdToken({ aud: audience })}` } });
+      const signed = await fetch(`${url}/orders/1001`, {
+        headers: { authorization: `Bearer ${emu.mintIdToken({ aud: audience })}` },
+      });
       expect(signed.status).toBe(200);
       const wrongAudience = await fetch(`${url}/orders/1001`, {
         headers: { authorization: `Bearer ${emu.mintIdToken({ aud: 'https://other.run.app' })}` },
@@ -200,20 +224,27 @@ describe('one service, configured only through environment variables (as on Clou
   it.each([
     [{ SAMPLE_SERVICE: 'orders', ALLOWED_CALLERS: 'a@p.iam.gserviceaccount.com' }, 'ORDERS_AUDIENCE is not set'],
     [{ SAMPLE_SERVICE: 'orders', ORDERS_AUDIENCE: 'https://o.run.app' }, 'ALLOWED_CALLERS is not set'],
-    [{ SAMPLE_SERVICE: 'orders', ORDERS_AUDIENCE: 'https://o.run.app', ALLOWED_CALLERS: 'a@b', INBOUND_MODE: 'iam' }, 'INBOUND_MODE must be verify or cloud-run-iam'],
+    [
+      { SAMPLE_SERVICE: 'orders', ORDERS_AUDIENCE: 'https://o.run.app', ALLOWED_CALLERS: 'a@b', INBOUND_MODE: 'iam' },
+      'INBOUND_MODE must be verify or cloud-run-iam',
+    ],
     [{ SAMPLE_SERVICE: 'gateway' }, 'ORDERS_URL is not set'],
     [{ SAMPLE_SERVICE: 'billing' }, 'SAMPLE_SERVICE must be one of gateway, orders'],
     [{ K_SERVICE: 'my-service' }, 'set SAMPLE_SERVICE=gateway or SAMPLE_SERVICE=orders'],
   ])('refuses to start with %j: %s', async (env, message) => {
     running = runScript(MAIN, [], { PORT: '0', ...env });
     expect(await running.exited).toEqual({ code: 1, signal: null });
-    expect(running.stderr()).toContain("configuration error: ");
+    expect(running.stderr()).toContain('configuration error: ');
     expect(running.stderr()).toContain(message);
   });
 
   it('K_SERVICE=gateway (Cloud Run) runs the gateway, not the demo', async () => {
     emu = await startEmulator({ serviceAccountEmail: 'gateway@p.iam.gserviceaccount.com' });
-    const url = await startService({ K_SERVICE: 'gateway', ORDERS_URL: 'http://127.0.0.1:9', GCE_METADATA_HOST: emu.metadataHost });
+    const url = await startService({
+      K_SERVICE: 'gateway',
+      ORDERS_URL: 'http://127.0.0.1:9',
+      GCE_METADATA_HOST: emu.metadataHost,
+    });
     const whoami = await (await fetch(`${url}/whoami`)).json();
     expect(whoami).toMatchObject({ service: 'gateway', email: 'gateway@p.iam.gserviceaccount.com' });
     // orders is down: the gateway says so instead of hanging or leaking a stack.

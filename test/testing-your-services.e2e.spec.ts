@@ -67,8 +67,12 @@ describe('orders, behind CloudRunAuthGuard', () => {
 
   it('refuses a missing, expired, stripped or wrong-audience token (401) and other callers (403)', async () => {
     expect((await get('/orders/42')).status).toBe(401);
-    expect((await get('/orders/42', emu.mintIdToken({ aud: ORDERS_AUDIENCE }, { lifetimeSeconds: -120 }))).status).toBe(401);
-    expect((await get('/orders/42', emu.mintIdToken({ aud: ORDERS_AUDIENCE }, { stripSignature: true }))).status).toBe(401);
+    expect((await get('/orders/42', emu.mintIdToken({ aud: ORDERS_AUDIENCE }, { lifetimeSeconds: -120 }))).status).toBe(
+      401,
+    );
+    expect((await get('/orders/42', emu.mintIdToken({ aud: ORDERS_AUDIENCE }, { stripSignature: true }))).status).toBe(
+      401,
+    );
     expect((await get('/orders/42', emu.mintIdToken({ aud: 'https://billing.run.app' }))).status).toBe(401);
     const stranger = emu.mintIdToken({ aud: ORDERS_AUDIENCE, email: 'someone@other-project.iam.gserviceaccount.com' });
     expect((await get('/orders/42', stranger)).status).toBe(403);
@@ -93,17 +97,23 @@ describe('a caller and its callee, tokens from the emulator', () => {
       controllers: [OrdersController],
     })
     class OrdersApp {}
-    orders = (await Test.createTestingModule({ imports: [OrdersApp] }).compile()).createNestApplication({ logger: false });
+    orders = (await Test.createTestingModule({ imports: [OrdersApp] }).compile()).createNestApplication({
+      logger: false,
+    });
     await orders.listen(0, '127.0.0.1');
     const ordersUrl = await orders.getUrl();
 
     @Module({
       // On Cloud Run the audience defaults to the URL; here the callee listens on loopback.
-      imports: [CloudRunAuthModule.forRoot({ services: [{ name: 'orders', url: ordersUrl, audience: ORDERS_AUDIENCE }] })],
+      imports: [
+        CloudRunAuthModule.forRoot({ services: [{ name: 'orders', url: ordersUrl, audience: ORDERS_AUDIENCE }] }),
+      ],
       controllers: [CheckoutController],
     })
     class GatewayApp {}
-    gateway = (await Test.createTestingModule({ imports: [GatewayApp] }).compile()).createNestApplication({ logger: false });
+    gateway = (await Test.createTestingModule({ imports: [GatewayApp] }).compile()).createNestApplication({
+      logger: false,
+    });
     await gateway.listen(0, '127.0.0.1');
   });
   afterAll(async () => {

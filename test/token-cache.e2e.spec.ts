@@ -150,7 +150,12 @@ describe('the shared ID-token cache', () => {
         { name: 'c', url: target.url, authenticate: false },
       ],
     });
-    expect(emu.requests(IDENTITY).map((r) => r.query.audience).sort()).toEqual([target.url, 'https://custom.example']);
+    expect(
+      emu
+        .requests(IDENTITY)
+        .map((r) => r.query.audience)
+        .sort(),
+    ).toEqual([target.url, 'https://custom.example']);
     await clientOf(app, 'a').axiosRef.get('/x');
     expect(emu.requestCount(IDENTITY)).toBe(2);
   });

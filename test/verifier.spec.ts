@@ -1,18 +1,40 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CloudRunAuthConfigError, IdTokenVerifier, SigningKeyStore, TokenVerificationError, type IdTokenVerifierOptions } from '../lib/index.js';
+import {
+  CloudRunAuthConfigError,
+  IdTokenVerifier,
+  SigningKeyStore,
+  TokenVerificationError,
+  type IdTokenVerifierOptions,
+} from '../lib/index.js';
 import { JwksKeyStore } from '../lib/inbound/keys/jwks.key-store.js';
 import { clock as libraryClock } from '../lib/shared/clock.js';
 import { VerifiedTokenCache } from '../lib/inbound/verifier/verified-token.cache.js';
 import { startEmulator, type Emulator } from '../lib/testing/index.js';
 import { CapturingLogger } from './utils/guarded-app.js';
 import { startTarget } from './utils/target.js';
-import { attackerKey, claims, forgedCases, mint, payloadOf, randomKid, signRs256, withHeader, withPayload } from './utils/tokens.js';
+import {
+  attackerKey,
+  claims,
+  forgedCases,
+  mint,
+  payloadOf,
+  randomKid,
+  signRs256,
+  withHeader,
+  withPayload,
+} from './utils/tokens.js';
 
 const AUDIENCE = 'https://orders-abc123-ew.a.run.app';
 const CERTS = '/oauth2/v3/certs';
-const GUARD_ONLY = new Set(['missing_token', 'malformed_header', 'duplicate_header', 'header_too_large', 'caller_not_allowed']);
+const GUARD_ONLY = new Set([
+  'missing_token',
+  'malformed_header',
+  'duplicate_header',
+  'header_too_large',
+  'caller_not_allowed',
+]);
 
 /** Counts key lookups, i.e. verifications that were not answered by the verified-token cache. */
 class CountingKeyStore extends SigningKeyStore {
@@ -106,7 +128,9 @@ describe('IdTokenVerifier', () => {
   });
 
   it('answers a reused token from the cache until it expires', async () => {
-    const store = new CountingKeyStore(new JwksKeyStore({ certsUrl: emu.certsUrl, keyFetchTimeoutMs: 5000, keyRefetchCooldownMs: 30_000 }));
+    const store = new CountingKeyStore(
+      new JwksKeyStore({ certsUrl: emu.certsUrl, keyFetchTimeoutMs: 5000, keyRefetchCooldownMs: 30_000 }),
+    );
     const v = verifier({}, store);
     const token = mint(emu, AUDIENCE, {}, { lifetimeSeconds: 600 });
     for (let i = 0; i < 5; i += 1) await v.verify(token);
@@ -122,7 +146,9 @@ describe('IdTokenVerifier', () => {
   });
 
   it('bounds the cache as an LRU', async () => {
-    const store = new CountingKeyStore(new JwksKeyStore({ certsUrl: emu.certsUrl, keyFetchTimeoutMs: 5000, keyRefetchCooldownMs: 30_000 }));
+    const store = new CountingKeyStore(
+      new JwksKeyStore({ certsUrl: emu.certsUrl, keyFetchTimeoutMs: 5000, keyRefetchCooldownMs: 30_000 }),
+    );
     const v = verifier({ verifiedTokenCacheSize: 2 }, store);
     const [a, b, c] = [mint(emu, AUDIENCE), mint(emu, AUDIENCE), mint(emu, AUDIENCE)];
     for (const t of [a, b, a, c]) await v.verify(t); // a was used after b: b is evicted
@@ -138,7 +164,9 @@ describe('IdTokenVerifier', () => {
   });
 
   it('never answers from the cache for a token that only shares its signature with a cached one', async () => {
-    const store = new CountingKeyStore(new JwksKeyStore({ certsUrl: emu.certsUrl, keyFetchTimeoutMs: 5000, keyRefetchCooldownMs: 30_000 }));
+    const store = new CountingKeyStore(
+      new JwksKeyStore({ certsUrl: emu.certsUrl, keyFetchTimeoutMs: 5000, keyRefetchCooldownMs: 30_000 }),
+    );
     const v = verifier({}, store);
     const token = mint(emu, AUDIENCE);
     await v.verify(token);
@@ -177,7 +205,9 @@ describe('IdTokenVerifier', () => {
     await v.verify(b);
     expect(v.cachedIdentity(a)?.email).toBe('a@p.iam.gserviceaccount.com');
     expect(v.cachedIdentity(b)?.email).toBe('b@p.iam.gserviceaccount.com');
-    expect((await rejection(v.verify(stripped('a@p.iam.gserviceaccount.com', 'https://other.a.run.app')))).reason).toBe('invalid_audience');
+    expect((await rejection(v.verify(stripped('a@p.iam.gserviceaccount.com', 'https://other.a.run.app')))).reason).toBe(
+      'invalid_audience',
+    );
     expect(emu.requestCount(CERTS)).toBe(0);
   });
 
@@ -296,7 +326,9 @@ describe('IdTokenVerifier', () => {
       const weak = signRs256(small.privateKey, { alg: 'RS256', kid: smallKid }, claims(emu, AUDIENCE));
       expect((await rejection(v.verify(weak))).reason).toBe('unknown_kid');
       for (const kid of ['wrong-alg', 'wrong-use']) {
-        expect((await rejection(v.verify(mint(emu, AUDIENCE, {}, { header: { kid } })))).reason, kid).toBe('unknown_kid');
+        expect((await rejection(v.verify(mint(emu, AUDIENCE, {}, { header: { kid } })))).reason, kid).toBe(
+          'unknown_kid',
+        );
       }
       expect(good).toBe(emu.currentKid);
     } finally {
@@ -311,11 +343,26 @@ describe('IdTokenVerifier', () => {
   });
 
   it('matches URL audiences with or without one trailing slash, other audiences exactly', async () => {
-    const v = verifier({ audience: ['https://a.run.app/', 'https://b.run.app/push', 'my-client-id', 'https://c.run.app/x?y=1'] });
-    for (const aud of ['https://a.run.app', 'https://a.run.app/', 'https://b.run.app/push', 'https://b.run.app/push/', 'my-client-id', 'https://c.run.app/x?y=1']) {
+    const v = verifier({
+      audience: ['https://a.run.app/', 'https://b.run.app/push', 'my-client-id', 'https://c.run.app/x?y=1'],
+    });
+    for (const aud of [
+      'https://a.run.app',
+      'https://a.run.app/',
+      'https://b.run.app/push',
+      'https://b.run.app/push/',
+      'my-client-id',
+      'https://c.run.app/x?y=1',
+    ]) {
       await expect(v.verify(mint(emu, aud)), aud).resolves.toMatchObject({ audience: aud });
     }
-    for (const aud of ['https://a.run.app//', 'https://b.run.app', 'my-client-id/', 'https://c.run.app/x?y=1/', 'https://A.run.app']) {
+    for (const aud of [
+      'https://a.run.app//',
+      'https://b.run.app',
+      'my-client-id/',
+      'https://c.run.app/x?y=1/',
+      'https://A.run.app',
+    ]) {
       expect((await rejection(v.verify(mint(emu, aud)))).reason, aud).toBe('invalid_audience');
     }
   });

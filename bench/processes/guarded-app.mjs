@@ -30,7 +30,11 @@ class BenchController {
     return { ok: true };
   }
 }
-const method = (name) => [BenchController.prototype, name, Object.getOwnPropertyDescriptor(BenchController.prototype, name)];
+const method = (name) => [
+  BenchController.prototype,
+  name,
+  Object.getOwnPropertyDescriptor(BenchController.prototype, name),
+];
 Get('open')(...method('open'));
 Get('noop')(...method('noop'));
 UseGuards(AllowAllGuard)(...method('noop'));

@@ -68,7 +68,11 @@ export function printTargets(targets) {
       ['shown', 'Measured'],
       ['verdict', 'Met'],
     ],
-    targets.map((t) => ({ ...t, shown: typeof t.value === 'number' ? round(t.value, 3) : t.value, verdict: t.met ? 'met' : 'MISSED' })),
+    targets.map((t) => ({
+      ...t,
+      shown: typeof t.value === 'number' ? round(t.value, 3) : t.value,
+      verdict: t.met ? 'met' : 'MISSED',
+    })),
   );
   for (const t of targets) if (t.note) console.log(`- ${t.target}: ${t.note}`);
 }

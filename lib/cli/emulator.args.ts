@@ -63,16 +63,31 @@ export function parseEmulatorArgs(argv: readonly string[]): EmulatorCliOptions {
     throw new UsageError((error as Error).message);
   }
   const port = integer(values.port, '--port', DEFAULT_PORT, 0, 65535);
-  const tokenLifetimeSeconds = integer(values['token-lifetime'], '--token-lifetime', DEFAULT_TOKEN_LIFETIME_SECONDS, 1, 86400);
+  const tokenLifetimeSeconds = integer(
+    values['token-lifetime'],
+    '--token-lifetime',
+    DEFAULT_TOKEN_LIFETIME_SECONDS,
+    1,
+    86400,
+  );
   const serviceAccountEmail = (values['service-account'] as string | undefined) ?? DEFAULT_SERVICE_ACCOUNT;
   if (!/^[^\s@]+@[^\s@]+$/.test(serviceAccountEmail)) {
     throw new UsageError(`--service-account must be an email address, got ${JSON.stringify(serviceAccountEmail)}`);
   }
   const projectId = (values['project-id'] as string | undefined) ?? DEFAULT_PROJECT_ID;
   if (!/^[a-z][a-z0-9-]{0,62}$/.test(projectId)) {
-    throw new UsageError(`--project-id must be a project id (lowercase letters, digits, hyphens), got ${JSON.stringify(projectId)}`);
+    throw new UsageError(
+      `--project-id must be a project id (lowercase letters, digits, hyphens), got ${JSON.stringify(projectId)}`,
+    );
   }
-  return { port, serviceAccountEmail, tokenLifetimeSeconds, projectId, json: values.json === true, help: values.help === true };
+  return {
+    port,
+    serviceAccountEmail,
+    tokenLifetimeSeconds,
+    projectId,
+    json: values.json === true,
+    help: values.help === true,
+  };
 }
 
 function integer(raw: string | boolean | undefined, flag: string, fallback: number, min: number, max: number): number {

@@ -10,7 +10,9 @@ async function main(argv: readonly string[]): Promise<void> {
     options = parseEmulatorArgs(argv);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`cloud-run-auth-emulator: ${error.message}\nRun cloud-run-auth-emulator --help for the options.\n`);
+    process.stderr.write(
+      `cloud-run-auth-emulator: ${error.message}\nRun cloud-run-auth-emulator --help for the options.\n`,
+    );
     process.exitCode = 2;
     return;
   }

@@ -25,7 +25,8 @@ export function compileAllowList(patterns: unknown, at: string): CallerAllowList
   const exact = new Set<string>();
   const domains = new Set<string>();
   for (const pattern of patterns) {
-    if (typeof pattern !== 'string') throw new CloudRunAuthConfigError(`entries must be strings, got ${typeof pattern}`, at);
+    if (typeof pattern !== 'string')
+      throw new CloudRunAuthConfigError(`entries must be strings, got ${typeof pattern}`, at);
     const lower = pattern.toLowerCase();
     const wildcard = PROJECT_WILDCARD.exec(lower);
     if (wildcard && !wildcard[1]!.startsWith('gcp-sa-')) {

@@ -20,17 +20,27 @@ export function resolveInboundOptions(inbound: InboundOptions | undefined): Reso
   if (inbound === undefined) return undefined;
   assertObject(inbound as unknown, 'inbound');
   assertKnownKeys(inbound, INBOUND_KEYS, 'inbound');
-  const { allowedCallers: callers, allowAnyCaller = false, mount: _mount, maxHeaderBytes = 8192, ...verifierOptions } = inbound;
+  const {
+    allowedCallers: callers,
+    allowAnyCaller = false,
+    mount: _mount,
+    maxHeaderBytes = 8192,
+    ...verifierOptions
+  } = inbound;
   // An empty list is no allow-list: it gets the secure-default explanation, not a bare type error.
   const allowedCallers = Array.isArray(callers) && callers.length === 0 ? undefined : callers;
-  if (typeof allowAnyCaller !== 'boolean') throw new CloudRunAuthConfigError('must be a boolean', 'inbound.allowAnyCaller');
+  if (typeof allowAnyCaller !== 'boolean')
+    throw new CloudRunAuthConfigError('must be a boolean', 'inbound.allowAnyCaller');
   if (
     typeof maxHeaderBytes !== 'number' ||
     !Number.isSafeInteger(maxHeaderBytes) ||
     maxHeaderBytes < MIN_HEADER_BYTES ||
     maxHeaderBytes > MAX_HEADER_BYTES
   ) {
-    throw new CloudRunAuthConfigError(`must be an integer from ${MIN_HEADER_BYTES} to ${MAX_HEADER_BYTES}`, 'inbound.maxHeaderBytes');
+    throw new CloudRunAuthConfigError(
+      `must be an integer from ${MIN_HEADER_BYTES} to ${MAX_HEADER_BYTES}`,
+      'inbound.maxHeaderBytes',
+    );
   }
   // With allowAnyCaller the guard checks email only on routes with @AllowedCallers.
   const verifier = resolveVerifierOptions({ ...verifierOptions, requireVerifiedEmail: !allowAnyCaller }, 'inbound');
@@ -51,7 +61,8 @@ export function resolveInboundOptions(inbound: InboundOptions | undefined): Reso
   }
   return Object.freeze({
     verifier,
-    allowedCallers: allowedCallers === undefined ? undefined : compileAllowList(allowedCallers, 'inbound.allowedCallers'),
+    allowedCallers:
+      allowedCallers === undefined ? undefined : compileAllowList(allowedCallers, 'inbound.allowedCallers'),
     allowAnyCaller,
     maxHeaderBytes,
   });

@@ -2,7 +2,11 @@ import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { IdTokenCache } from '../outbound/token/id-token.cache.js';
 import { IdTokenProvider } from '../outbound/token/id-token.provider.js';
 import { CloudRunAuthHostModule } from './cloud-run-auth-host.module.js';
-import { CLOUD_RUN_AUTH_CONFIG, CLOUD_RUN_AUTH_DECLARATION, CLOUD_RUN_AUTH_OPTIONS } from './cloud-run-auth.constants.js';
+import {
+  CLOUD_RUN_AUTH_CONFIG,
+  CLOUD_RUN_AUTH_DECLARATION,
+  CLOUD_RUN_AUTH_OPTIONS,
+} from './cloud-run-auth.constants.js';
 import type { CloudRunAuthModuleOptions } from './cloud-run-auth-options.interface.js';
 import { CloudRunAuthRegistry } from './cloud-run-auth.registry.js';
 import { IdTokenPrefetcher } from './id-token.prefetcher.js';
@@ -50,7 +54,8 @@ export class CloudRunAuthCoreModule {
         },
         {
           provide: IdTokenCache,
-          useFactory: (provider: IdTokenProvider, config: ResolvedCloudRunAuthOptions) => new IdTokenCache(provider, config.tokenCache),
+          useFactory: (provider: IdTokenProvider, config: ResolvedCloudRunAuthOptions) =>
+            new IdTokenCache(provider, config.tokenCache),
           inject: [IdTokenProvider, CLOUD_RUN_AUTH_CONFIG],
         },
         IdTokenPrefetcher,

@@ -39,12 +39,23 @@ export class CloudRunAuthModule {
    * options object. Clients are global unless `isGlobal: false`. Call it once per application.
    */
   static forRoot(servicesOrOptions: ServiceDefinition[] | CloudRunAuthModuleOptions = {}): DynamicModule {
-    const declaration = declare('forRoot', CloudRunAuthModule.forRoot);
+    const declaration = declare('forRoot');
     const options: CloudRunAuthModuleOptions = Array.isArray(servicesOrOptions)
       ? { services: servicesOrOptions }
       : servicesOrOptions;
-    const core = CloudRunAuthCoreModule.register(declaration, [{ provide: CLOUD_RUN_AUTH_OPTIONS, useValue: options }], []);
-    return rootModule(core, declaration, options.isGlobal, namesOf(options.services), mountedGuard(options.inbound?.mount), []);
+    const core = CloudRunAuthCoreModule.register(
+      declaration,
+      [{ provide: CLOUD_RUN_AUTH_OPTIONS, useValue: options }],
+      [],
+    );
+    return rootModule(
+      core,
+      declaration,
+      options.isGlobal,
+      namesOf(options.services),
+      mountedGuard(options.inbound?.mount),
+      [],
+    );
   }
 
   /**
@@ -54,7 +65,7 @@ export class CloudRunAuthModule {
    * Call it once per application.
    */
   static forRootAsync(options: CloudRunAuthModuleAsyncOptions): DynamicModule {
-    const declaration = declare('forRootAsync', CloudRunAuthModule.forRootAsync);
+    const declaration = declare('forRootAsync');
     const names = options.serviceNames ?? [];
     const imports = options.imports ?? [];
     const core = CloudRunAuthCoreModule.register(
@@ -73,7 +84,7 @@ export class CloudRunAuthModule {
    * declared elsewhere fails at boot; to share a client, export it from one module.
    */
   static forFeature(services: ServiceDefinition[]): DynamicModule {
-    const declaration = declare('forFeature', CloudRunAuthModule.forFeature);
+    const declaration = declare('forFeature');
     const names = namesOf(services);
     return {
       module: CloudRunAuthModule,
@@ -118,7 +129,8 @@ function rootModule(
     providers: [
       {
         provide: CLOUD_RUN_AUTH_SERVICES,
-        useFactory: (config: ResolvedCloudRunAuthOptions, registry: CloudRunAuthRegistry) => registry.register(config.services, declaration),
+        useFactory: (config: ResolvedCloudRunAuthOptions, registry: CloudRunAuthRegistry) =>
+          registry.register(config.services, declaration),
         inject: [CLOUD_RUN_AUTH_CONFIG, CloudRunAuthRegistry],
       },
       ...clientProviders(names),

@@ -27,7 +27,10 @@ export class CloudRunAuthRegistry {
   }
 
   /** Adds the services of one module; a name declared elsewhere fails naming both declarations. */
-  register(services: ReadonlyMap<string, ResolvedServiceDefinition>, declaration: ModuleDeclaration): ReadonlyMap<string, ResolvedServiceDefinition> {
+  register(
+    services: ReadonlyMap<string, ResolvedServiceDefinition>,
+    declaration: ModuleDeclaration,
+  ): ReadonlyMap<string, ResolvedServiceDefinition> {
     for (const [name, service] of services) {
       const previous = this.services.get(name);
       if (previous) {

@@ -7,11 +7,12 @@ export interface ModuleDeclaration {
 
 let calls = 0;
 
-/** Records where `method` was called from; `self` is the method itself, whose frame is skipped. */
-export function declare(method: ModuleDeclaration['method'], self: Function): ModuleDeclaration & { readonly call: number } {
+/** Records where `method` was called from; to be called by that method itself, first thing. */
+export function declare(method: ModuleDeclaration['method']): ModuleDeclaration & { readonly call: number } {
   const holder: { stack?: string } = {};
-  Error.captureStackTrace(holder, self);
-  const frame = holder.stack?.split('\n')[1]?.trim().replace(/^at /, '');
+  Error.captureStackTrace(holder, declare);
+  // Line 0 is the message, line 1 the method's own frame, line 2 its caller's.
+  const frame = holder.stack?.split('\n')[2]?.trim().replace(/^at /, '');
   return Object.freeze({ method, at: frame || 'an unknown place', call: ++calls });
 }
 

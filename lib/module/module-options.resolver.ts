@@ -19,7 +19,10 @@ export type AsyncDeclaration = Pick<CloudRunAuthModuleAsyncOptions, 'serviceName
  * services returned must be exactly `serviceNames`, and `mount` belongs to the async options.
  * @throws CloudRunAuthConfigError naming the field at fault.
  */
-export function resolveModuleOptions(options: CloudRunAuthModuleOptions, async?: AsyncDeclaration): ResolvedCloudRunAuthOptions {
+export function resolveModuleOptions(
+  options: CloudRunAuthModuleOptions,
+  async?: AsyncDeclaration,
+): ResolvedCloudRunAuthOptions {
   assertObject(options as unknown, 'options');
   assertKnownKeys(options, MODULE_KEYS, 'options');
   const credentials = validateCredentials(options.credentials, 'credentials');
@@ -37,7 +40,13 @@ export function resolveModuleOptions(options: CloudRunAuthModuleOptions, async?:
   if (async) checkServiceNames(services, async.serviceNames ?? []);
   const inbound = resolveInboundOptions(options.inbound);
   checkMount(options.inbound?.mount, async, inbound !== undefined);
-  return Object.freeze({ services, identities, tokenCache: options.tokenCache, prefetch: options.prefetch ?? false, inbound });
+  return Object.freeze({
+    services,
+    identities,
+    tokenCache: options.tokenCache,
+    prefetch: options.prefetch ?? false,
+    inbound,
+  });
 }
 
 function checkServiceNames(services: ReadonlyMap<string, unknown>, expected: readonly string[]): void {
@@ -51,7 +60,10 @@ function checkServiceNames(services: ReadonlyMap<string, unknown>, expected: rea
   }
   for (const name of expected) {
     if (!services.has(name)) {
-      throw new CloudRunAuthConfigError(`serviceNames lists "${name}" but the factory returned no such service`, `services[${name}]`);
+      throw new CloudRunAuthConfigError(
+        `serviceNames lists "${name}" but the factory returned no such service`,
+        `services[${name}]`,
+      );
     }
   }
 }
@@ -74,6 +86,8 @@ function checkMount(mount: unknown, async: AsyncDeclaration | undefined, hasInbo
     );
   }
   if (async.mount === undefined || async.mount === false) return;
-  if (!mountedGuard(async.mount)) throw new CloudRunAuthConfigError(`${MOUNT_VALUES}, got ${typeof async.mount}`, 'mount');
-  if (!hasInbound) throw new CloudRunAuthConfigError('mounts a guard, but the factory returned no inbound options', 'mount');
+  if (!mountedGuard(async.mount))
+    throw new CloudRunAuthConfigError(`${MOUNT_VALUES}, got ${typeof async.mount}`, 'mount');
+  if (!hasInbound)
+    throw new CloudRunAuthConfigError('mounts a guard, but the factory returned no inbound options', 'mount');
 }

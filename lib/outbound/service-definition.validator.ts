@@ -11,7 +11,10 @@ const SERVICE_KEYS = ['name', 'url', 'audience', 'tokenHeader', 'authenticate', 
  * defaults; each service gets its identity from `identities`.
  * @throws CloudRunAuthConfigError naming the service and field (`services[orders].url`).
  */
-export function resolveServiceDefinitions(list: unknown, identities: TokenProviderRegistry): Map<string, ResolvedServiceDefinition> {
+export function resolveServiceDefinitions(
+  list: unknown,
+  identities: TokenProviderRegistry,
+): Map<string, ResolvedServiceDefinition> {
   if (!Array.isArray(list)) throw new CloudRunAuthConfigError('must be an array of service definitions', 'services');
   const services = new Map<string, ResolvedServiceDefinition>();
   list.forEach((definition: ServiceDefinition, index) => {
@@ -24,7 +27,11 @@ export function resolveServiceDefinitions(list: unknown, identities: TokenProvid
   return services;
 }
 
-function resolveService(definition: ServiceDefinition, index: number, identities: TokenProviderRegistry): ResolvedServiceDefinition {
+function resolveService(
+  definition: ServiceDefinition,
+  index: number,
+  identities: TokenProviderRegistry,
+): ResolvedServiceDefinition {
   assertObject(definition as unknown, `services[${index}]`);
   const { name } = definition;
   if (typeof name !== 'string' || name.trim() === '') {

@@ -31,7 +31,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const maxAge = options.certsMaxAgeSeconds ?? EMULATOR_DEFAULTS.certsMaxAgeSeconds;
   // A stable numeric subject per email, like Google's unique id.
   const subjectOf = (who: string) =>
-    BigInt('0x' + Buffer.from(who).toString('hex').slice(0, 26).padEnd(26, '0')).toString().slice(0, 21);
+    BigInt('0x' + Buffer.from(who).toString('hex').slice(0, 26).padEnd(26, '0'))
+      .toString()
+      .slice(0, 21);
 
   let keys: SigningKey[] = [createSigningKey()];
   let recorded: RecordedRequest[] = [];
@@ -57,12 +59,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     };
     for (const [name, value] of Object.entries(payload)) if (value === undefined) delete payload[name];
     const token = signJwt(keys[0]!, payload, mintOptions.header);
-    return mintOptions.stripSignature
-      ? `${token.slice(0, token.lastIndexOf('.'))}.${STRIPPED_SIGNATURE}`
-      : token;
+    return mintOptions.stripSignature ? `${token.slice(0, token.lastIndexOf('.'))}.${STRIPPED_SIGNATURE}` : token;
   };
 
-  const send = (res: ServerResponse, status: number, body: string, type = 'application/text', extra: Record<string, string> = {}) => {
+  const send = (
+    res: ServerResponse,
+    status: number,
+    body: string,
+    type = 'application/text',
+    extra: Record<string, string> = {},
+  ) => {
     res.writeHead(status, { 'Content-Type': type, 'Metadata-Flavor': 'Google', ...extra });
     res.end(body);
   };
@@ -93,7 +99,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       return send(res, 403, 'Missing Metadata-Flavor:Google header.', 'text/html');
     }
     if (path === '/computeMetadata/v1/project/project-id') return send(res, 200, projectId);
-    if (path === '/computeMetadata/v1/instance' || path === '/computeMetadata/v1/instance/' || path === '/computeMetadata/v1/') {
+    if (
+      path === '/computeMetadata/v1/instance' ||
+      path === '/computeMetadata/v1/instance/' ||
+      path === '/computeMetadata/v1/'
+    ) {
       return send(res, 200, 'service-accounts/\n');
     }
     if (path.startsWith(SA_PREFIX)) {
@@ -102,7 +112,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       if (leaf === 'email') return send(res, 200, email);
       if (leaf === 'token') {
         const token = endpoints.issueAccessToken(email);
-        return send(res, 200, JSON.stringify({ access_token: token, expires_in: lifetime - 1, token_type: 'Bearer' }), 'application/json');
+        return send(
+          res,
+          200,
+          JSON.stringify({ access_token: token, expires_in: lifetime - 1, token_type: 'Bearer' }),
+          'application/json',
+        );
       }
       if (leaf === 'identity') {
         const audience = url.searchParams.get('audience');

@@ -1,8 +1,2 @@
 export { startEmulator } from './emulator.js';
-export type {
-  Emulator,
-  EmulatorOptions,
-  FailOptions,
-  MintOptions,
-  RecordedRequest,
-} from './emulator.interface.js';
+export type { Emulator, EmulatorOptions, FailOptions, MintOptions, RecordedRequest } from './emulator.interface.js';

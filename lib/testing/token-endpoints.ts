@@ -88,7 +88,8 @@ export class TokenEndpoints {
     const grant = form.get('grant_type');
     if (grant === 'refresh_token') {
       const user = this.users.get(form.get('refresh_token') ?? '');
-      if (!user || !form.get('client_id') || !form.get('client_secret')) return oauthError('invalid_grant', 'Bad Request');
+      if (!user || !form.get('client_id') || !form.get('client_secret'))
+        return oauthError('invalid_grant', 'Bad Request');
       return this.accessTokenAnswer(user);
     }
     if (grant !== JWT_BEARER) return oauthError('unsupported_grant_type', 'Invalid grant_type');
@@ -140,15 +141,24 @@ export class TokenEndpoints {
   }
 
   private iam(email: string, method: string, authorization: unknown, body: string): JsonAnswer {
-    const bearer = typeof authorization === 'string' && authorization.startsWith('Bearer ') ? authorization.slice(7) : '';
+    const bearer =
+      typeof authorization === 'string' && authorization.startsWith('Bearer ') ? authorization.slice(7) : '';
     if (!this.accessTokens.has(bearer)) {
-      return { status: 401, json: { error: { code: 401, message: 'Request had invalid authentication credentials.', status: 'UNAUTHENTICATED' } } };
+      return {
+        status: 401,
+        json: {
+          error: { code: 401, message: 'Request had invalid authentication credentials.', status: 'UNAUTHENTICATED' },
+        },
+      };
     }
     let request: { audience?: unknown; includeEmail?: unknown; scope?: unknown };
     try {
       request = JSON.parse(body) as typeof request;
     } catch {
-      return { status: 400, json: { error: { code: 400, message: 'Invalid JSON payload', status: 'INVALID_ARGUMENT' } } };
+      return {
+        status: 400,
+        json: { error: { code: 400, message: 'Invalid JSON payload', status: 'INVALID_ARGUMENT' } },
+      };
     }
     if (method === 'generateAccessToken') {
       if (!Array.isArray(request.scope) || request.scope.length === 0) {
@@ -158,7 +168,10 @@ export class TokenEndpoints {
       return { status: 200, json: { accessToken: this.issueAccessToken(email), expireTime } };
     }
     if (typeof request.audience !== 'string' || request.audience === '') {
-      return { status: 400, json: { error: { code: 400, message: 'audience is required', status: 'INVALID_ARGUMENT' } } };
+      return {
+        status: 400,
+        json: { error: { code: 400, message: 'audience is required', status: 'INVALID_ARGUMENT' } },
+      };
     }
     const claims: Record<string, unknown> = { aud: request.audience, email };
     if (request.includeEmail !== true) Object.assign(claims, { email: undefined, email_verified: undefined });

@@ -55,7 +55,9 @@ export function selectService(env: NodeJS.ProcessEnv): ServiceName | undefined {
   const explicit = env.SAMPLE_SERVICE?.trim();
   if (explicit) {
     if ((SERVICES as readonly string[]).includes(explicit)) return explicit as ServiceName;
-    throw new SampleConfigError(`SAMPLE_SERVICE must be one of ${SERVICES.join(', ')}, got ${JSON.stringify(explicit)}`);
+    throw new SampleConfigError(
+      `SAMPLE_SERVICE must be one of ${SERVICES.join(', ')}, got ${JSON.stringify(explicit)}`,
+    );
   }
   const kService = env.K_SERVICE?.trim();
   if (kService) {
@@ -78,7 +80,11 @@ export function readServiceConfig(service: ServiceName, env: NodeJS.ProcessEnv):
 }
 
 export function readGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
-  const ordersUrl = required(env, 'ORDERS_URL', 'the URL of the orders service, e.g. https://orders-123456789.europe-west1.run.app');
+  const ordersUrl = required(
+    env,
+    'ORDERS_URL',
+    'the URL of the orders service, e.g. https://orders-123456789.europe-west1.run.app',
+  );
   try {
     new URL(ordersUrl);
   } catch {
@@ -88,8 +94,16 @@ export function readGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
 }
 
 export function readOrdersConfig(env: NodeJS.ProcessEnv): OrdersConfig {
-  const audience = list(required(env, 'ORDERS_AUDIENCE', "this service's own URL, which callers use as the token audience"));
-  const allowedCallers = list(required(env, 'ALLOWED_CALLERS', 'the service account email(s) allowed to call, e.g. gateway@PROJECT.iam.gserviceaccount.com'));
+  const audience = list(
+    required(env, 'ORDERS_AUDIENCE', "this service's own URL, which callers use as the token audience"),
+  );
+  const allowedCallers = list(
+    required(
+      env,
+      'ALLOWED_CALLERS',
+      'the service account email(s) allowed to call, e.g. gateway@PROJECT.iam.gserviceaccount.com',
+    ),
+  );
   const mode = optional(env, 'INBOUND_MODE') ?? 'verify';
   if (mode !== 'verify' && mode !== 'cloud-run-iam') {
     throw new SampleConfigError(`INBOUND_MODE must be verify or cloud-run-iam, got ${JSON.stringify(mode)}`);
@@ -100,7 +114,8 @@ export function readOrdersConfig(env: NodeJS.ProcessEnv): OrdersConfig {
 function common(env: NodeJS.ProcessEnv): CommonConfig {
   const raw = optional(env, 'PORT') ?? '8080';
   const port = /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isInteger(port) || port > 65535) throw new SampleConfigError(`PORT must be a port number, got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(port) || port > 65535)
+    throw new SampleConfigError(`PORT must be a port number, got ${JSON.stringify(raw)}`);
   const logLevel = (optional(env, 'LOG_LEVEL') ?? 'log') as LogLevelName;
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new SampleConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
@@ -120,5 +135,8 @@ function required(env: NodeJS.ProcessEnv, name: string, what: string): string {
 }
 
 function list(value: string): string[] {
-  return value.split(',').map((item) => item.trim()).filter(Boolean);
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
 }

@@ -15,7 +15,10 @@ export interface ListeningMessage {
 export async function serve({ service, config }: ServiceConfig): Promise<INestApplication> {
   const root = service === 'gateway' ? GatewayModule.register(config) : OrdersModule.register(config);
   // No colour codes unless a terminal shows them (Cloud Logging would print them verbatim).
-  const logger = new ConsoleLogger({ logLevels: ['fatal', ...logLevelsUpTo(config.logLevel)], colors: process.stdout.isTTY === true });
+  const logger = new ConsoleLogger({
+    logLevels: ['fatal', ...logLevelsUpTo(config.logLevel)],
+    colors: process.stdout.isTTY === true,
+  });
   const app = await NestFactory.create(root, { logger });
   // Cloud Run sends SIGTERM before it stops an instance; close the server and the module cleanly.
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);

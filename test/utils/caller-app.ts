@@ -1,6 +1,11 @@
 import { Test } from '@nestjs/testing';
 import type { INestApplication } from '@nestjs/common';
-import { CloudRunAuthModule, getServiceClientToken, type CloudRunAuthModuleOptions, type ServiceClient } from '../../lib/index.js';
+import {
+  CloudRunAuthModule,
+  getServiceClientToken,
+  type CloudRunAuthModuleOptions,
+  type ServiceClient,
+} from '../../lib/index.js';
 
 /** A real Nest application (initialised, not listening) with the module configured as given. */
 export async function createCallerApp(options: CloudRunAuthModuleOptions): Promise<INestApplication> {

@@ -25,12 +25,22 @@ export interface RunOptions {
 }
 
 /** Runs `node script ...args` with `env` (nothing inherited beyond PATH and HOME unless passed). */
-export function runScript(script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, options: RunOptions = {}): RunningScript {
+export function runScript(
+  script: string,
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+  options: RunOptions = {},
+): RunningScript {
   return run(process.execPath, [script, ...args], env, options);
 }
 
 /** Runs any command, like {@link runScript}. */
-export function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}, options: RunOptions = {}): RunningScript {
+export function run(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  options: RunOptions = {},
+): RunningScript {
   const child = spawn(command, args, {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
@@ -45,7 +55,9 @@ export function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
   const outputClosed = Promise.all(
-    [child.stdout!, child.stderr!].map((stream) => new Promise<void>((resolve) => stream.once('close', () => resolve()))),
+    [child.stdout!, child.stderr!].map(
+      (stream) => new Promise<void>((resolve) => stream.once('close', () => resolve())),
+    ),
   ).then(() => undefined);
   const describe = () => `stdout:\n${stdout}\nstderr:\n${stderr}`;
   return {

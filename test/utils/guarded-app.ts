@@ -1,6 +1,16 @@
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Controller, Get, HttpCode, Module, Post, UseGuards, type INestApplication, type LoggerService, type Type } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  HttpCode,
+  Module,
+  Post,
+  UseGuards,
+  type INestApplication,
+  type LoggerService,
+  type Type,
+} from '@nestjs/common';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import {
@@ -131,7 +141,8 @@ class FeatureModule {}
 export class CapturingLogger implements LoggerService {
   readonly lines: { level: string; text: string }[] = [];
   private push(level: string, message: unknown, rest: unknown[]) {
-    const text = (p: unknown) => (typeof p === 'string' ? p : p instanceof Error ? (p.stack ?? p.message) : JSON.stringify(p));
+    const text = (p: unknown) =>
+      typeof p === 'string' ? p : p instanceof Error ? (p.stack ?? p.message) : JSON.stringify(p);
     this.lines.push({ level, text: [message, ...rest].map(text).join(' ') });
   }
   log(message: unknown, ...rest: unknown[]) {
@@ -175,7 +186,13 @@ export interface Reply {
   wwwAuthenticate: string | null;
 }
 
-export const ALL_CONTROLLERS: Type[] = [GuardedController, TeamController, OpenController, PublicController, PushController];
+export const ALL_CONTROLLERS: Type[] = [
+  GuardedController,
+  TeamController,
+  OpenController,
+  PublicController,
+  PushController,
+];
 
 /**
  * Compiles the module (throws on configuration errors) without starting a server;
@@ -185,7 +202,8 @@ export async function compileGuardedModule(
   options: CloudRunAuthModuleOptions | { async: CloudRunAuthModuleAsyncOptions },
   controllers: Type[] = ALL_CONTROLLERS,
 ) {
-  const auth = 'async' in options ? CloudRunAuthModule.forRootAsync(options.async) : CloudRunAuthModule.forRoot(options);
+  const auth =
+    'async' in options ? CloudRunAuthModule.forRootAsync(options.async) : CloudRunAuthModule.forRoot(options);
   const imports = controllers === ALL_CONTROLLERS ? [auth, FeatureModule] : [auth];
   return Test.createTestingModule({ imports, controllers }).compile();
 }
@@ -206,18 +224,30 @@ export async function startGuardedApp(
   const url = `http://127.0.0.1:${port}`;
   const call = async (path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> => {
     const response = await fetch(url + path, { method, headers });
-    return { status: response.status, body: await response.text(), wwwAuthenticate: response.headers.get('www-authenticate') };
+    return {
+      status: response.status,
+      body: await response.text(),
+      wwwAuthenticate: response.headers.get('www-authenticate'),
+    };
   };
   const raw = (path: string, rawHeaders: string[]) =>
     new Promise<Reply>((resolve, reject) => {
-      const req = httpRequest(url + path, { headers: ['Host', new URL(url).host, ...rawHeaders] as unknown as Record<string, string> }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const www = res.headers['www-authenticate'];
-          resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString(), wwwAuthenticate: typeof www === 'string' ? www : null });
-        });
-      });
+      const req = httpRequest(
+        url + path,
+        { headers: ['Host', new URL(url).host, ...rawHeaders] as unknown as Record<string, string> },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const www = res.headers['www-authenticate'];
+            resolve({
+              status: res.statusCode!,
+              body: Buffer.concat(chunks).toString(),
+              wwwAuthenticate: typeof www === 'string' ? www : null,
+            });
+          });
+        },
+      );
       req.on('error', reject);
       req.end();
     });

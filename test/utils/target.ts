@@ -19,7 +19,12 @@ export async function startTarget(handler?: TargetHandler) {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const record = { method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString() };
+      const record = {
+        method: req.method!,
+        url: req.url!,
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+      };
       requests.push(record);
       if (current?.(record, res)) return;
       res.writeHead(200, { 'content-type': 'application/json' });

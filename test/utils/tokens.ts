@@ -9,19 +9,34 @@ export const attackerKey = createSigningKey();
 export const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 /** Signs `header.payload` with RS256 and any key. */
-export function signRs256(privateKey: KeyObject, header: Record<string, unknown>, payload: Record<string, unknown>): string {
+export function signRs256(
+  privateKey: KeyObject,
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+): string {
   const input = `${encodeSegment(header)}.${encodeSegment(payload)}`;
   return `${input}.${sign('sha256', Buffer.from(input), privateKey).toString('base64url')}`;
 }
 
 /** Signs with an HMAC, the classic alg-confusion forgery. */
-export function signHmac(alg: 'HS256' | 'HS512', secret: string | Buffer, header: Record<string, unknown>, payload: Record<string, unknown>): string {
+export function signHmac(
+  alg: 'HS256' | 'HS512',
+  secret: string | Buffer,
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+): string {
   const input = `${encodeSegment({ ...header, alg })}.${encodeSegment(payload)}`;
-  return `${input}.${createHmac(alg === 'HS256' ? 'sha256' : 'sha512', secret).update(input).digest('base64url')}`;
+  return `${input}.${createHmac(alg === 'HS256' ? 'sha256' : 'sha512', secret)
+    .update(input)
+    .digest('base64url')}`;
 }
 
 /** Google-shaped claims for `emu`'s identity; `undefined` values remove a claim. */
-export function claims(emu: Emulator, audience: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+export function claims(
+  emu: Emulator,
+  audience: string,
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
   const iat = nowSeconds();
   const payload: Record<string, unknown> = {
     iss: 'https://accounts.google.com',
@@ -41,7 +56,12 @@ export function claims(emu: Emulator, audience: string, overrides: Record<string
 }
 
 /** A validly signed emulator token with a unique `jti`. */
-export function mint(emu: Emulator, audience: string, overrides: Record<string, unknown> = {}, options: Parameters<Emulator['mintIdToken']>[1] = {}): string {
+export function mint(
+  emu: Emulator,
+  audience: string,
+  overrides: Record<string, unknown> = {},
+  options: Parameters<Emulator['mintIdToken']>[1] = {},
+): string {
   return emu.mintIdToken({ aud: audience, jti: randomUUID(), ...overrides }, options);
 }
 
@@ -87,18 +107,31 @@ export function forgedCases(emu: Emulator, audience: string, publicKeyPem: strin
   const kid = emu.currentKid;
   const good = () => mint(emu, audience);
   const bad = (overrides: Record<string, unknown>) => mint(emu, audience, overrides);
-  const attacker = (header: Record<string, unknown>) => signRs256(attackerKey.privateKey, { alg: 'RS256', typ: 'JWT', ...header }, claims(emu, audience));
+  const attacker = (header: Record<string, unknown>) =>
+    signRs256(attackerKey.privateKey, { alg: 'RS256', typ: 'JWT', ...header }, claims(emu, audience));
   const sig = (token: string) => token.split('.')[2]!;
   const input = (token: string) => token.slice(0, token.lastIndexOf('.'));
   const huge = `${good()}${'A'.repeat(9000)}`;
   const tokens: [string, string, string][] = [
     // [name, token, reason]
-    ['alg none without signature', `${encodeSegment({ alg: 'none', typ: 'JWT' })}.${encodeSegment(claims(emu, audience))}.`, 'unsupported_alg'],
+    [
+      'alg none without signature',
+      `${encodeSegment({ alg: 'none', typ: 'JWT' })}.${encodeSegment(claims(emu, audience))}.`,
+      'unsupported_alg',
+    ],
     ['alg none with a real signature', mint(emu, audience, {}, { header: { alg: 'none' } }), 'unsupported_alg'],
     ['alg "None"', mint(emu, audience, {}, { header: { alg: 'None' } }), 'unsupported_alg'],
     ['alg missing', mint(emu, audience, {}, { header: { alg: undefined } }), 'unsupported_alg'],
-    ['HS256 keyed with the public key PEM', signHmac('HS256', publicKeyPem, { kid, typ: 'JWT' }, claims(emu, audience)), 'unsupported_alg'],
-    ['HS512 keyed with the public key PEM', signHmac('HS512', publicKeyPem, { kid, typ: 'JWT' }, claims(emu, audience)), 'unsupported_alg'],
+    [
+      'HS256 keyed with the public key PEM',
+      signHmac('HS256', publicKeyPem, { kid, typ: 'JWT' }, claims(emu, audience)),
+      'unsupported_alg',
+    ],
+    [
+      'HS512 keyed with the public key PEM',
+      signHmac('HS512', publicKeyPem, { kid, typ: 'JWT' }, claims(emu, audience)),
+      'unsupported_alg',
+    ],
     ['RS512 header', mint(emu, audience, {}, { header: { alg: 'RS512' } }), 'unsupported_alg'],
     ['PS256 header', mint(emu, audience, {}, { header: { alg: 'PS256' } }), 'unsupported_alg'],
     ['ES256 header', mint(emu, audience, {}, { header: { alg: 'ES256' } }), 'unsupported_alg'],
@@ -109,7 +142,11 @@ export function forgedCases(emu: Emulator, audience: string, publicKeyPem: strin
     ['unknown kid, attacker key', attacker({ kid: randomKid() }), 'unknown_kid'],
     ['real kid, attacker key', attacker({ kid }), 'bad_signature'],
     ['kid of the other published key', mint(emu, audience, {}, { header: { kid: previousKid } }), 'bad_signature'],
-    ['payload changed after signing', withPayload(good(), claims(emu, audience, { email: 'admin@emulator-project.iam.gserviceaccount.com' })), 'bad_signature'],
+    [
+      'payload changed after signing',
+      withPayload(good(), claims(emu, audience, { email: 'admin@emulator-project.iam.gserviceaccount.com' })),
+      'bad_signature',
+    ],
     ['signature truncated', good().slice(0, -10), 'bad_signature'],
     ['signature of another token', `${input(good())}.${sig(good())}`, 'bad_signature'],
     ['signature empty', `${input(good())}.`, 'bad_signature'],
@@ -133,11 +170,19 @@ export function forgedCases(emu: Emulator, audience: string, publicKeyPem: strin
     ['email missing', bad({ email: undefined, email_verified: undefined }), 'missing_email'],
     ['email_verified false', bad({ email_verified: false }), 'email_not_verified'],
     ['email_verified "true" as a string', bad({ email_verified: 'true' }), 'email_not_verified'],
-    ['signature stripped by Cloud Run (verify mode)', mint(emu, audience, {}, { stripSignature: true }), 'signature_removed'],
+    [
+      'signature stripped by Cloud Run (verify mode)',
+      mint(emu, audience, {}, { stripSignature: true }),
+      'signature_removed',
+    ],
     ['garbage', 'not-a-jwt', 'malformed'],
     ['two segments', input(good()), 'malformed'],
     ['four segments', `${good()}.${sig(good())}`, 'malformed'],
-    ['header not JSON', `${Buffer.from('{"alg":"RS256",').toString('base64url')}.${good().split('.')[1]}.${sig(good())}`, 'malformed'],
+    [
+      'header not JSON',
+      `${Buffer.from('{"alg":"RS256",').toString('base64url')}.${good().split('.')[1]}.${sig(good())}`,
+      'malformed',
+    ],
     ['payload a JSON array', `${good().split('.')[0]}.${encodeSegment([1, 2])}.${sig(good())}`, 'malformed'],
     ['base64 padding', `${good()}=`, 'malformed'],
     ['oversized', huge, 'header_too_large'],
@@ -152,11 +197,41 @@ export function forgedCases(emu: Emulator, audience: string, publicKeyPem: strin
   const valid = good();
   cases.push(
     { name: 'no token at all', headers: {}, secret: '', status: 401, reason: 'missing_token' },
-    { name: 'Bearer without token', headers: { authorization: 'Bearer ' }, secret: '', status: 401, reason: 'malformed_header' },
-    { name: 'Basic scheme', headers: { authorization: `Basic ${valid}` }, secret: valid, status: 401, reason: 'malformed_header' },
-    { name: 'token without scheme', headers: { authorization: valid }, secret: valid, status: 401, reason: 'malformed_header' },
-    { name: 'tab after the scheme', headers: { authorization: `Bearer\t${valid}` }, secret: valid, status: 401, reason: 'malformed_header' },
-    { name: 'trailing junk', headers: { authorization: `Bearer ${valid} junk` }, secret: valid, status: 401, reason: 'malformed_header' },
+    {
+      name: 'Bearer without token',
+      headers: { authorization: 'Bearer ' },
+      secret: '',
+      status: 401,
+      reason: 'malformed_header',
+    },
+    {
+      name: 'Basic scheme',
+      headers: { authorization: `Basic ${valid}` },
+      secret: valid,
+      status: 401,
+      reason: 'malformed_header',
+    },
+    {
+      name: 'token without scheme',
+      headers: { authorization: valid },
+      secret: valid,
+      status: 401,
+      reason: 'malformed_header',
+    },
+    {
+      name: 'tab after the scheme',
+      headers: { authorization: `Bearer\t${valid}` },
+      secret: valid,
+      status: 401,
+      reason: 'malformed_header',
+    },
+    {
+      name: 'trailing junk',
+      headers: { authorization: `Bearer ${valid} junk` },
+      secret: valid,
+      status: 401,
+      reason: 'malformed_header',
+    },
     {
       name: 'bad X-Serverless-Authorization never falls back to a good Authorization',
       headers: { 'x-serverless-authorization': 'Bearer not-a-jwt', authorization: `Bearer ${valid}` },

@@ -3,7 +3,8 @@ import { TokenVerificationError, type TokenRejectionReason } from '../../shared/
 import type { TokenExtractionFailure } from './token.extractor.js';
 
 /** Why the guard refused a request: a token rejection, a header problem, or the allow-list. */
-export type InboundRejectionReason = TokenRejectionReason | TokenExtractionFailure | 'caller_not_allowed' | 'verification_error';
+export type InboundRejectionReason =
+  TokenRejectionReason | TokenExtractionFailure | 'caller_not_allowed' | 'verification_error';
 
 /** A refusal, handed to `CloudRunAuthGuard.reject()`. */
 export interface InboundRejection {

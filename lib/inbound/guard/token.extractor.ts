@@ -8,7 +8,8 @@ export type TokenExtractionFailure = 'missing_token' | 'malformed_header' | 'dup
 export type TokenHeaderName = 'x-serverless-authorization' | 'authorization';
 
 /** The outcome of {@link readTokenHeader}: the value of the header to read the token from, or why there is none. */
-export type TokenHeader = { value: string; header: TokenHeaderName } | { failure: TokenExtractionFailure; header?: TokenHeaderName };
+export type TokenHeader =
+  { value: string; header: TokenHeaderName } | { failure: TokenExtractionFailure; header?: TokenHeaderName };
 
 const SERVERLESS = 'x-serverless-authorization';
 const AUTHORIZATION = 'authorization';
@@ -28,7 +29,11 @@ const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
  * @param rawHeaders the request's `rawHeaders`, when available, to detect repeated headers
  *   (Node keeps only the first `Authorization` in `headers`).
  */
-export function readTokenHeader(headers: RequestHeaders, maxBytes: number, rawHeaders?: readonly string[]): TokenHeader {
+export function readTokenHeader(
+  headers: RequestHeaders,
+  maxBytes: number,
+  rawHeaders?: readonly string[],
+): TokenHeader {
   const header = headers[SERVERLESS] !== undefined ? SERVERLESS : AUTHORIZATION;
   const value = headers[header];
   if (value === undefined) return { failure: 'missing_token' };

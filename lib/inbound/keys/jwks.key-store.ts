@@ -6,7 +6,10 @@ import { clock } from '../../shared/clock.js';
 import type { ResolvedVerifierOptions } from '../verifier/verifier-options.interface.js';
 
 /** What {@link JwksKeyStore} reads of the verifier's options. */
-export type JwksKeyStoreOptions = Pick<ResolvedVerifierOptions, 'certsUrl' | 'keyFetchTimeoutMs' | 'keyRefetchCooldownMs'>;
+export type JwksKeyStoreOptions = Pick<
+  ResolvedVerifierOptions,
+  'certsUrl' | 'keyFetchTimeoutMs' | 'keyRefetchCooldownMs'
+>;
 
 const DEFAULT_MAX_AGE_MS = 5 * 60_000; // when the response carries no max-age
 const MAX_CACHE_MS = 24 * 3600_000;
@@ -47,7 +50,10 @@ export class JwksKeyStore extends SigningKeyStore {
     }
     const keys = this.keys;
     if (!keys) {
-      throw new TokenVerificationError('keys_unavailable', `no signing keys could be fetched from ${this.options.certsUrl}`);
+      throw new TokenVerificationError(
+        'keys_unavailable',
+        `no signing keys could be fetched from ${this.options.certsUrl}`,
+      );
     }
     const key = keys.get(kid);
     if (key || refreshed) return key;
@@ -99,7 +105,9 @@ export class JwksKeyStore extends SigningKeyStore {
       if (this.keys) {
         // Keep serving the keys we have: Google rotates slowly, an outage must not fail requests.
         this.expiresAt = clock.now() + keyRefetchCooldownMs;
-        this.logger.warn(`Refreshing signing keys from ${certsUrl} failed (${why}); still using the ${this.keys.size} cached key(s)`);
+        this.logger.warn(
+          `Refreshing signing keys from ${certsUrl} failed (${why}); still using the ${this.keys.size} cached key(s)`,
+        );
       } else {
         this.logger.warn(`Fetching signing keys from ${certsUrl} failed (${why}); inbound tokens cannot be verified`);
       }
@@ -116,7 +124,8 @@ function importJwks(body: string): Map<string, KeyObject> {
   for (const jwk of entries as Record<string, unknown>[]) {
     if (jwk === null || typeof jwk !== 'object') continue;
     const { kty, kid, n, e, alg, use } = jwk;
-    if (kty !== 'RSA' || typeof kid !== 'string' || kid === '' || typeof n !== 'string' || typeof e !== 'string') continue;
+    if (kty !== 'RSA' || typeof kid !== 'string' || kid === '' || typeof n !== 'string' || typeof e !== 'string')
+      continue;
     if ((alg !== undefined && alg !== 'RS256') || (use !== undefined && use !== 'sig') || keys.has(kid)) continue;
     try {
       const key = createPublicKey({ key: { kty, n, e }, format: 'jwk' });

@@ -34,7 +34,10 @@ export function checkIdTokenClaims(
   }
   // A string only: Google never issues array audiences, so one would be a forgery or another IdP's.
   if (typeof aud !== 'string' || !options.acceptedAudiences.has(aud)) {
-    throw reject('invalid_audience', `aud ${describe(aud)} is not one of the configured audiences ${describe(options.audiences)}`);
+    throw reject(
+      'invalid_audience',
+      `aud ${describe(aud)} is not one of the configured audiences ${describe(options.audiences)}`,
+    );
   }
   if (typeof sub !== 'string' || sub === '') throw reject('invalid_subject', 'the token has no "sub"');
 
@@ -43,9 +46,10 @@ export function checkIdTokenClaims(
   if (!isNumber(exp)) throw reject('invalid_exp', 'the token has no numeric "exp"');
   if (!isNumber(iat)) throw reject('invalid_iat', 'the token has no numeric "iat"');
   if (now >= exp + leeway) throw reject('expired', `the token expired at ${isoTime(exp)}`);
-  if (iat > now + leeway) throw reject('issued_in_future', `the token claims to be issued at ${isoTime(iat)}, in the future`);
+  if (iat > now + leeway)
+    throw reject('issued_in_future', `the token claims to be issued at ${isoTime(iat)}, in the future`);
   if (exp <= iat || exp - iat > MAX_LIFETIME_SECONDS) {
-    throw reject('lifetime_too_long', 'the token\'s lifetime (exp - iat) is not between 0 and 24 hours');
+    throw reject('lifetime_too_long', "the token's lifetime (exp - iat) is not between 0 and 24 hours");
   }
   if (nbf !== undefined) {
     if (!isNumber(nbf)) throw reject('invalid_nbf', 'the token\'s "nbf" is not a number');
@@ -55,7 +59,7 @@ export function checkIdTokenClaims(
   const hasEmail = typeof email === 'string' && email !== '';
   if (options.requireVerifiedEmail) {
     if (!hasEmail) throw reject('missing_email', 'the token has no "email" (mint it with format=full / include_email)');
-    if (emailVerified !== true) throw reject('email_not_verified', 'the token\'s email is not verified');
+    if (emailVerified !== true) throw reject('email_not_verified', "the token's email is not verified");
   }
   return {
     email: hasEmail && emailVerified === true ? email : undefined,

@@ -59,7 +59,10 @@ export class IdTokenVerifier {
     }
     const jwt = typeof token === 'string' ? decodeJwt(token) : undefined;
     if (!jwt) {
-      throw reject('malformed', `not a JWT: expected three base64url segments with JSON header and payload, at most ${MAX_JWT_LENGTH} characters`);
+      throw reject(
+        'malformed',
+        `not a JWT: expected three base64url segments with JSON header and payload, at most ${MAX_JWT_LENGTH} characters`,
+      );
     }
     const stripped = this.checkHeader(jwt);
     // Claims first: they are cheap and need no keys, so junk never causes a JWKS fetch.
@@ -146,4 +149,3 @@ function toIdentity(claims: CheckedClaims): CallerIdentity {
     claims: claims.claims,
   });
 }
-

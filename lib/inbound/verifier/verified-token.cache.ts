@@ -85,6 +85,8 @@ export class VerifiedTokenCache<T> {
   }
 
   private keyOf(token: string): string {
-    return token.length <= KEY_LENGTH || (this.sharedSuffix !== '' && token.endsWith(this.sharedSuffix)) ? token : token.slice(-KEY_LENGTH);
+    return token.length <= KEY_LENGTH || (this.sharedSuffix !== '' && token.endsWith(this.sharedSuffix))
+      ? token
+      : token.slice(-KEY_LENGTH);
   }
 }

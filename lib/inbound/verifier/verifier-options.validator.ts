@@ -1,6 +1,10 @@
 import { assertKnownKeys, assertObject, resolveSecureUrl } from '../../shared/options/option.assertions.js';
 import { CloudRunAuthConfigError } from '../../shared/errors/config.error.js';
-import { GOOGLE_CERTS_URL, type IdTokenVerifierOptions, type ResolvedVerifierOptions } from './verifier-options.interface.js';
+import {
+  GOOGLE_CERTS_URL,
+  type IdTokenVerifierOptions,
+  type ResolvedVerifierOptions,
+} from './verifier-options.interface.js';
 
 const MAX_CLOCK_TOLERANCE_SECONDS = 300;
 /** Every key of {@link IdTokenVerifierOptions}. */
@@ -22,7 +26,10 @@ const resolved = new WeakSet<object>();
  * as they are, so the module's `inbound` options are validated once, not again by the verifier.
  * `at` prefixes field names in errors (`inbound` when called for the module).
  */
-export function resolveVerifierOptions(options: IdTokenVerifierOptions | ResolvedVerifierOptions, at?: string): ResolvedVerifierOptions {
+export function resolveVerifierOptions(
+  options: IdTokenVerifierOptions | ResolvedVerifierOptions,
+  at?: string,
+): ResolvedVerifierOptions {
   if (resolved.has(options)) return options as ResolvedVerifierOptions;
   return resolveOnce(options as IdTokenVerifierOptions, at);
 }
@@ -37,8 +44,14 @@ function resolveOnce(options: IdTokenVerifierOptions, at: string | undefined): R
     throw new CloudRunAuthConfigError(`must be 'verify' or 'cloud-run-iam'`, field('mode'));
   }
   const clockToleranceSeconds = options.clockToleranceSeconds ?? 30;
-  if (typeof clockToleranceSeconds !== 'number' || !(clockToleranceSeconds >= 0 && clockToleranceSeconds <= MAX_CLOCK_TOLERANCE_SECONDS)) {
-    throw new CloudRunAuthConfigError(`must be a number from 0 to ${MAX_CLOCK_TOLERANCE_SECONDS}`, field('clockToleranceSeconds'));
+  if (
+    typeof clockToleranceSeconds !== 'number' ||
+    !(clockToleranceSeconds >= 0 && clockToleranceSeconds <= MAX_CLOCK_TOLERANCE_SECONDS)
+  ) {
+    throw new CloudRunAuthConfigError(
+      `must be a number from 0 to ${MAX_CLOCK_TOLERANCE_SECONDS}`,
+      field('clockToleranceSeconds'),
+    );
   }
   const requireVerifiedEmail = options.requireVerifiedEmail ?? true;
   if (typeof requireVerifiedEmail !== 'boolean') {
@@ -69,7 +82,10 @@ function resolveAudiences(value: unknown, field: string): string[] {
   }
   for (const audience of list) {
     if (typeof audience !== 'string' || audience.trim() === '' || audience !== audience.trim()) {
-      throw new CloudRunAuthConfigError(`entries must be non-empty strings without surrounding spaces, got ${JSON.stringify(audience)}`, field);
+      throw new CloudRunAuthConfigError(
+        `entries must be non-empty strings without surrounding spaces, got ${JSON.stringify(audience)}`,
+        field,
+      );
     }
   }
   return [...new Set(list as string[])];

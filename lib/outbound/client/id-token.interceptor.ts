@@ -30,7 +30,11 @@ export function installIdTokenInterceptors(
     config.headers.set(header, `Bearer ${token}`);
     sentTokens.set(config, token);
     const userBeforeRedirect = config.beforeRedirect;
-    config.beforeRedirect = (options: { href?: string; headers?: Record<string, unknown> }, responseDetails, requestDetails) => {
+    config.beforeRedirect = (
+      options: { href?: string; headers?: Record<string, unknown> },
+      responseDetails,
+      requestDetails,
+    ) => {
       if (originOf(options.href) !== service.origin) deleteHeader(options.headers, header);
       userBeforeRedirect?.(options, responseDetails, requestDetails);
     };
@@ -85,7 +89,11 @@ function isReplayable(data: unknown): boolean {
   if (data === undefined || data === null || typeof data === 'string' || Buffer.isBuffer(data)) return true;
   if (data instanceof ArrayBuffer || ArrayBuffer.isView(data) || data instanceof URLSearchParams) return true;
   const candidate = data as { pipe?: unknown; getReader?: unknown; [Symbol.asyncIterator]?: unknown };
-  return typeof candidate.pipe !== 'function' && typeof candidate.getReader !== 'function' && !candidate[Symbol.asyncIterator];
+  return (
+    typeof candidate.pipe !== 'function' &&
+    typeof candidate.getReader !== 'function' &&
+    !candidate[Symbol.asyncIterator]
+  );
 }
 
 /**

@@ -29,13 +29,16 @@ export async function discoverCredentials(
 
 async function discoverBase(options: CredentialsOptions & { metadataHost?: string }, env: NodeJS.ProcessEnv) {
   if (options.credentials) return sourceFromJson(options.credentials, 'the credentials option');
-  if (options.keyFile) return sourceFromJson(await readJson(options.keyFile, `keyFile ${options.keyFile}`), `keyFile ${options.keyFile}`);
+  if (options.keyFile)
+    return sourceFromJson(await readJson(options.keyFile, `keyFile ${options.keyFile}`), `keyFile ${options.keyFile}`);
   const fromEnv = env.GOOGLE_APPLICATION_CREDENTIALS;
   if (fromEnv) {
     const origin = `GOOGLE_APPLICATION_CREDENTIALS=${fromEnv}`;
     return sourceFromJson(await readJson(fromEnv, origin), origin);
   }
-  const configDir = env.CLOUDSDK_CONFIG ?? (process.platform === 'win32' ? join(env.APPDATA ?? '', 'gcloud') : join(homedir(), '.config', 'gcloud'));
+  const configDir =
+    env.CLOUDSDK_CONFIG ??
+    (process.platform === 'win32' ? join(env.APPDATA ?? '', 'gcloud') : join(homedir(), '.config', 'gcloud'));
   const wellKnown = join(configDir, 'application_default_credentials.json');
   const origin = `gcloud's well-known file ${wellKnown}`;
   const json = await readJson(wellKnown, origin).catch((error: IdTokenFetchError) => {
@@ -51,7 +54,11 @@ async function readJson(path: string, origin: string): Promise<Record<string, un
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new IdTokenFetchError(`cannot read credentials (${origin}): ${(error as NodeJS.ErrnoException).code ?? String(error)}`, '', false);
+    throw new IdTokenFetchError(
+      `cannot read credentials (${origin}): ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      '',
+      false,
+    );
   }
   try {
     const json: unknown = JSON.parse(text);

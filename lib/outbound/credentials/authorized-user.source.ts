@@ -4,8 +4,7 @@ import type { CredentialSource } from './credential-source.interface.js';
 import { field, postToGoogle } from './google-http.client.js';
 
 /** The command that gives a developer a service-account identity Cloud Run accepts. */
-export const IMPERSONATE_COMMAND =
-  'gcloud auth application-default login --impersonate-service-account=SA_EMAIL';
+export const IMPERSONATE_COMMAND = 'gcloud auth application-default login --impersonate-service-account=SA_EMAIL';
 
 /**
  * A user's refresh token (`"type": "authorized_user"`, from plain
@@ -28,17 +27,22 @@ export class AuthorizedUserSource implements CredentialSource {
     };
     this.accessToken = memoizeAccessToken(async (signal) => {
       const answer = await postToGoogle(tokenUri, { form }, `${this.description}, access token`, '', signal);
-      return { token: field(answer, 'access_token', this.description, ''), expiresInSeconds: Number(answer.expires_in) || 300 };
+      return {
+        token: field(answer, 'access_token', this.description, ''),
+        expiresInSeconds: Number(answer.expires_in) || 300,
+      };
     });
   }
 
   idToken(audience: string): Promise<string> {
-    return Promise.reject(new IdTokenFetchError(
-      `${this.description} are a user account; Cloud Run only accepts ID tokens of a service account. ` +
-        `Run \`${IMPERSONATE_COMMAND}\` (you need roles/iam.serviceAccountTokenCreator on SA_EMAIL), ` +
-        'or set the `impersonate` credentials option to a service account.',
-      audience,
-      false,
-    ));
+    return Promise.reject(
+      new IdTokenFetchError(
+        `${this.description} are a user account; Cloud Run only accepts ID tokens of a service account. ` +
+          `Run \`${IMPERSONATE_COMMAND}\` (you need roles/iam.serviceAccountTokenCreator on SA_EMAIL), ` +
+          'or set the `impersonate` credentials option to a service account.',
+        audience,
+        false,
+      ),
+    );
   }
 }

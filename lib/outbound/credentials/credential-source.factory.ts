@@ -26,11 +26,15 @@ export function sourceFromJson(json: Record<string, unknown>, origin: string): C
           false,
         );
       }
-      return new ImpersonatedSource(sourceFromJson(source as Record<string, unknown>, `source_credentials of ${origin}`), target.email, {
-        delegates: Array.isArray(json.delegates) ? json.delegates.map(String) : [],
-        iamCredentialsUrl: target.iamCredentialsUrl,
-        description: `${description}, impersonating ${target.email}`,
-      });
+      return new ImpersonatedSource(
+        sourceFromJson(source as Record<string, unknown>, `source_credentials of ${origin}`),
+        target.email,
+        {
+          delegates: Array.isArray(json.delegates) ? json.delegates.map(String) : [],
+          iamCredentialsUrl: target.iamCredentialsUrl,
+          description: `${description}, impersonating ${target.email}`,
+        },
+      );
     }
     default:
       throw new IdTokenFetchError(

@@ -16,7 +16,11 @@ export class ExternalAccountSource implements CredentialSource {
 
   constructor(json: Record<string, unknown>, origin: string) {
     this.description = `external_account (workload identity federation) credentials (${origin})`;
-    const { service_account_impersonation_url: impersonationUrl, service_account_impersonation: _, ...federated } = json;
+    const {
+      service_account_impersonation_url: impersonationUrl,
+      service_account_impersonation: _,
+      ...federated
+    } = json;
     this.accessToken = memoizeAccessToken(async () => {
       const { ExternalAccountClient } = await import('google-auth-library');
       try {

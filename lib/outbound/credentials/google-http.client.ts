@@ -29,7 +29,9 @@ export async function postToGoogle(
   try {
     response = await fetch(url, { method: 'POST', redirect: 'error', signal, ...init });
   } catch (error) {
-    const reason = signal?.aborted ? 'timed out' : `unreachable (${(error as { cause?: { code?: string } }).cause?.code ?? String(error)})`;
+    const reason = signal?.aborted
+      ? 'timed out'
+      : `unreachable (${(error as { cause?: { code?: string } }).cause?.code ?? String(error)})`;
     throw new IdTokenFetchError(`${what}: ${new URL(url).origin} ${reason}`, audience, true, { cause: error });
   }
   const text = await response.text().catch(() => '');
@@ -45,7 +47,11 @@ export async function postToGoogle(
   try {
     return JSON.parse(text) as TokenResponse;
   } catch {
-    throw new IdTokenFetchError(`${what}: ${new URL(url).origin} answered with something that is not JSON`, audience, true);
+    throw new IdTokenFetchError(
+      `${what}: ${new URL(url).origin} answered with something that is not JSON`,
+      audience,
+      true,
+    );
   }
 }
 

@@ -44,7 +44,12 @@ export class ImpersonatedSource implements CredentialSource {
     this.resourceUrl = `${base}/v1/${serviceAccountResource(targetEmail)}`;
     this.delegates = (options.delegates ?? []).map(serviceAccountResource);
     this.accessToken = memoizeAccessToken(async (signal) => {
-      const answer = await this.call('generateAccessToken', { delegates: this.delegates, scope: [CLOUD_PLATFORM_SCOPE] }, '', signal);
+      const answer = await this.call(
+        'generateAccessToken',
+        { delegates: this.delegates, scope: [CLOUD_PLATFORM_SCOPE] },
+        '',
+        signal,
+      );
       const expireTime = Date.parse(String(answer.expireTime));
       return {
         token: field(answer, 'accessToken', this.description, ''),
@@ -54,7 +59,12 @@ export class ImpersonatedSource implements CredentialSource {
   }
 
   async idToken(audience: string, signal?: AbortSignal): Promise<string> {
-    const answer = await this.call('generateIdToken', { audience, includeEmail: true, delegates: this.delegates }, audience, signal);
+    const answer = await this.call(
+      'generateIdToken',
+      { audience, includeEmail: true, delegates: this.delegates },
+      audience,
+      signal,
+    );
     return field(answer, 'token', this.description, audience);
   }
 
@@ -64,8 +74,18 @@ export class ImpersonatedSource implements CredentialSource {
       accessToken = await this.source.accessToken(signal);
     } catch (error) {
       if (!(error instanceof IdTokenFetchError)) throw error;
-      throw new IdTokenFetchError(`${this.description}: the source could not get an access token: ${error.message}`, audience, error.retryable);
+      throw new IdTokenFetchError(
+        `${this.description}: the source could not get an access token: ${error.message}`,
+        audience,
+        error.retryable,
+      );
     }
-    return postToGoogle(`${this.resourceUrl}:${method}`, { json, accessToken }, `${this.description}, ${method}`, audience, signal);
+    return postToGoogle(
+      `${this.resourceUrl}:${method}`,
+      { json, accessToken },
+      `${this.description}, ${method}`,
+      audience,
+      signal,
+    );
   }
 }

@@ -23,7 +23,11 @@ export class ServiceAccountSource implements CredentialSource {
     this.description = `service_account key (${origin})`;
     const missing = ['client_email', 'private_key'].filter((name) => typeof json[name] !== 'string');
     if (missing.length) {
-      throw new IdTokenFetchError(`${this.description} lacks ${missing.join(' and ')}; download a new JSON key`, '', false);
+      throw new IdTokenFetchError(
+        `${this.description} lacks ${missing.join(' and ')}; download a new JSON key`,
+        '',
+        false,
+      );
     }
     this.email = json.client_email as string;
     this.keyId = typeof json.private_key_id === 'string' ? json.private_key_id : undefined;
@@ -35,7 +39,10 @@ export class ServiceAccountSource implements CredentialSource {
     }
     this.accessToken = memoizeAccessToken(async (signal) => {
       const answer = await this.grant({ scope: CLOUD_PLATFORM_SCOPE }, 'access token', '', signal);
-      return { token: field(answer, 'access_token', this.description, ''), expiresInSeconds: Number(answer.expires_in) || 300 };
+      return {
+        token: field(answer, 'access_token', this.description, ''),
+        expiresInSeconds: Number(answer.expires_in) || 300,
+      };
     });
   }
 
@@ -49,6 +56,12 @@ export class ServiceAccountSource implements CredentialSource {
     const header = { alg: 'RS256', typ: 'JWT', ...(this.keyId ? { kid: this.keyId } : {}) };
     const payload = { iss: this.email, sub: this.email, aud: this.tokenUri, iat, exp: iat + 3600, ...claims };
     const assertion = signRs256Jwt(this.key, header, payload);
-    return postToGoogle(this.tokenUri, { form: { grant_type: JWT_BEARER, assertion } }, `${this.description}, ${what}`, audience, signal);
+    return postToGoogle(
+      this.tokenUri,
+      { form: { grant_type: JWT_BEARER, assertion } },
+      `${this.description}, ${what}`,
+      audience,
+      signal,
+    );
   }
 }

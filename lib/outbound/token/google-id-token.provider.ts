@@ -38,7 +38,8 @@ export class GoogleIdTokenProvider extends IdTokenProvider {
     try {
       return await source.idToken(audience, signal);
     } catch (error) {
-      if (!(error instanceof IdTokenFetchError) || !(source instanceof MetadataSource)) throw withAudience(error, audience);
+      if (!(error instanceof IdTokenFetchError) || !(source instanceof MetadataSource))
+        throw withAudience(error, audience);
       throw new IdTokenFetchError(
         `${error.message}. No credentials file was found, so the metadata server is the only source: on Cloud Run, ` +
           'GCE and GKE it is always there; elsewhere set GOOGLE_APPLICATION_CREDENTIALS, or for local development run ' +

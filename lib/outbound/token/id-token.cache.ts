@@ -3,7 +3,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { IdTokenFetchError } from '../../shared/errors/id-token-fetch.error.js';
 import { decodeJwt } from '../../shared/jwt/jwt.codec.js';
 import { IdTokenProvider } from './id-token.provider.js';
-import { resolveIdTokenCacheOptions, type IdTokenCacheOptions, type ResolvedIdTokenCacheOptions } from './id-token-cache.options.js';
+import {
+  resolveIdTokenCacheOptions,
+  type IdTokenCacheOptions,
+  type ResolvedIdTokenCacheOptions,
+} from './id-token-cache.options.js';
 
 interface Entry {
   token?: string;
@@ -147,15 +151,18 @@ async function attemptFetch(provider: IdTokenProvider, audience: string, timeout
   call.catch(() => undefined);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      controller.abort();
-      const generic = new IdTokenFetchError(`timed out after ${timeoutMs} ms`, audience, true);
-      const grace = sleep(ABORT_GRACE_MS).then(() => Promise.reject(generic));
-      Promise.race([call, grace]).then(
-        () => reject(generic),
-        (error: unknown) => reject(error instanceof IdTokenFetchError ? error : generic),
-      );
-    }, Math.max(timeoutMs, 1));
+    timer = setTimeout(
+      () => {
+        controller.abort();
+        const generic = new IdTokenFetchError(`timed out after ${timeoutMs} ms`, audience, true);
+        const grace = sleep(ABORT_GRACE_MS).then(() => Promise.reject(generic));
+        Promise.race([call, grace]).then(
+          () => reject(generic),
+          (error: unknown) => reject(error instanceof IdTokenFetchError ? error : generic),
+        );
+      },
+      Math.max(timeoutMs, 1),
+    );
   });
   try {
     return await Promise.race([call, timeout]);
@@ -168,7 +175,11 @@ function checkToken(token: unknown, audience: string): string {
   const payload = typeof token === 'string' ? decodeJwt(token)?.payload : undefined;
   if (!payload || typeof payload.exp !== 'number' || !Number.isFinite(payload.exp)) {
     // Say what came back without echoing it: it may be a credential of some other kind.
-    throw new IdTokenFetchError('the token source returned something that is not a JWT with an exp claim', audience, true);
+    throw new IdTokenFetchError(
+      'the token source returned something that is not a JWT with an exp claim',
+      audience,
+      true,
+    );
   }
   return token as string;
 }

@@ -22,7 +22,9 @@ export class TokenProviderRegistry {
 
   /** The provider of a service: its own `credentials` merged over the module's, or the module's provider. */
   forService(credentials: CredentialsOptions | undefined): IdTokenProvider {
-    return credentials === undefined ? this.moduleProvider : this.forCredentials({ ...this.moduleCredentials, ...credentials });
+    return credentials === undefined
+      ? this.moduleProvider
+      : this.forCredentials({ ...this.moduleCredentials, ...credentials });
   }
 
   private forCredentials(credentials: CredentialsOptions): IdTokenProvider {

@@ -7,7 +7,10 @@ import { CloudRunAuthConfigError } from '../errors/config.error.js';
 export function assertKnownKeys(value: object, known: readonly string[], at: string): void {
   for (const key of Object.keys(value)) {
     if (!known.includes(key)) {
-      throw new CloudRunAuthConfigError(`unknown option "${key}" (known: ${known.join(', ')})`, at ? `${at}.${key}` : key);
+      throw new CloudRunAuthConfigError(
+        `unknown option "${key}" (known: ${known.join(', ')})`,
+        at ? `${at}.${key}` : key,
+      );
     }
   }
 }

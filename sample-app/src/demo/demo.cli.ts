@@ -8,7 +8,11 @@ import {
   type RunningDemo,
 } from './demo.js';
 
-const PORT_VARIABLES = { gateway: 'DEMO_GATEWAY_PORT', orders: 'DEMO_ORDERS_PORT', emulator: 'DEMO_EMULATOR_PORT' } as const;
+const PORT_VARIABLES = {
+  gateway: 'DEMO_GATEWAY_PORT',
+  orders: 'DEMO_ORDERS_PORT',
+  emulator: 'DEMO_EMULATOR_PORT',
+} as const;
 const DEFAULT_PORTS = { gateway: 8080, orders: 8081, emulator: 8090 } as const;
 
 const write = (text = '') => process.stdout.write(`${text}\n`);
@@ -81,7 +85,9 @@ export async function runDemoCli(env: NodeJS.ProcessEnv = process.env): Promise<
     return;
   }
 
-  write(`All ${checks.length} calls behaved as expected: the gateway's signed token was accepted, everything else refused.`);
+  write(
+    `All ${checks.length} calls behaved as expected: the gateway's signed token was accepted, everything else refused.`,
+  );
   write();
   write('Try it yourself:');
   for (const line of curlLines(demo)) write(line ? `  ${line}` : '');
@@ -94,7 +100,9 @@ export async function runDemoCli(env: NodeJS.ProcessEnv = process.env): Promise<
     const interrupted = exit.signal === 'SIGINT' || exit.signal === 'SIGTERM';
     if (!interrupted) {
       const how = exit.signal ?? `exit code ${exit.code}`;
-      process.stderr.write(`\n${exit.service.name} stopped unexpectedly (${how}). Its output:\n${indent(exit.service.output())}\n`);
+      process.stderr.write(
+        `\n${exit.service.name} stopped unexpectedly (${how}). Its output:\n${indent(exit.service.output())}\n`,
+      );
       await demo.close();
       process.exitCode = 1;
       return;
@@ -141,7 +149,18 @@ function curlLines(demo: RunningDemo): string[] {
 }
 
 function statusText(status: number): string {
-  return ({ 200: 'OK', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 502: 'Bad Gateway', 503: 'Service Unavailable' } as Record<number, string>)[status] ?? '';
+  return (
+    (
+      {
+        200: 'OK',
+        401: 'Unauthorized',
+        403: 'Forbidden',
+        404: 'Not Found',
+        502: 'Bad Gateway',
+        503: 'Service Unavailable',
+      } as Record<number, string>
+    )[status] ?? ''
+  );
 }
 
 function indent(text: string): string {

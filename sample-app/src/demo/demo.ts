@@ -73,8 +73,19 @@ export const DEMO_ORDER_ID = '1001';
 
 /** Variables of the sample a child must not inherit from the shell that runs the demo. */
 const SAMPLE_VARIABLES = [
-  'SAMPLE_SERVICE', 'K_SERVICE', 'PORT', 'HOST', 'ORDERS_URL', 'ORDERS_AUDIENCE', 'ALLOWED_CALLERS',
-  'INBOUND_MODE', 'CERTS_URL', 'LOG_LEVEL', 'GCE_METADATA_HOST', 'GCE_METADATA_IP', 'GOOGLE_APPLICATION_CREDENTIALS',
+  'SAMPLE_SERVICE',
+  'K_SERVICE',
+  'PORT',
+  'HOST',
+  'ORDERS_URL',
+  'ORDERS_AUDIENCE',
+  'ALLOWED_CALLERS',
+  'INBOUND_MODE',
+  'CERTS_URL',
+  'LOG_LEVEL',
+  'GCE_METADATA_HOST',
+  'GCE_METADATA_IP',
+  'GOOGLE_APPLICATION_CREDENTIALS',
 ];
 
 const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
@@ -142,7 +153,15 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
     ];
     const [orders, gateway] = await Promise.all(spawned.map((s) => s.ready));
     const firstExit = Promise.race(spawned.map((s) => s.exited));
-    return { emulator, gateway: gateway!, orders: orders!, gatewayAccount, ordersAudience: ordersUrl, firstExit, close };
+    return {
+      emulator,
+      gateway: gateway!,
+      orders: orders!,
+      gatewayAccount,
+      ordersAudience: ordersUrl,
+      firstExit,
+      close,
+    };
   } catch (error) {
     await close();
     throw error;
@@ -166,7 +185,10 @@ export async function runScenario(demo: RunningDemo): Promise<DemoCheck[]> {
 
   {
     const res = await call(`${demo.gateway.url}/orders/${DEMO_ORDER_ID}`);
-    const body = res.body as { order?: { id?: string; item?: string; status?: string }; caller?: { email?: string; signatureVerified?: boolean } };
+    const body = res.body as {
+      order?: { id?: string; item?: string; status?: string };
+      caller?: { email?: string; signatureVerified?: boolean };
+    };
     const caller = body?.caller;
     const passed = res.status === 200 && caller?.email === demo.gatewayAccount && caller?.signatureVerified === true;
     checks.push({
@@ -212,7 +234,13 @@ export async function runScenario(demo: RunningDemo): Promise<DemoCheck[]> {
   return checks;
 }
 
-function refusal(name: DemoCheck['name'], description: string, expectedStatus: number, res: Response_, meaning: string): DemoCheck {
+function refusal(
+  name: DemoCheck['name'],
+  description: string,
+  expectedStatus: number,
+  res: Response_,
+  meaning: string,
+): DemoCheck {
   const passed = res.status === expectedStatus;
   return {
     name,
@@ -248,7 +276,14 @@ async function call(url: string, token?: string, logger?: DemoService): Promise<
     // not JSON; keep the text
   }
   const loggedReason = logger && response.status >= 400 ? await reasonLogged(logger, logStart) : undefined;
-  return { method: 'GET', url, status: response.status, body, wwwAuthenticate: response.headers.get('www-authenticate'), loggedReason };
+  return {
+    method: 'GET',
+    url,
+    status: response.status,
+    body,
+    wwwAuthenticate: response.headers.get('www-authenticate'),
+    loggedReason,
+  };
 }
 
 /** The guard logs `reason=<code>` before answering; the line may reach us just after the response. */
@@ -272,16 +307,26 @@ interface Launched {
   exited: Promise<DemoExit>;
 }
 
-function launch(name: ServiceName, started: { children: ChildProcess[] }, timeoutMs: number, env: NodeJS.ProcessEnv): Launched {
+function launch(
+  name: ServiceName,
+  started: { children: ChildProcess[] },
+  timeoutMs: number,
+  env: NodeJS.ProcessEnv,
+): Launched {
   const child = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   started.children.push(child);
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const service: DemoService = { name, url: '', pid: child.pid ?? -1, output: () => output };
-  const exited = new Promise<DemoExit>((resolve) => child.once('exit', (code, signal) => resolve({ service, code, signal })));
+  const exited = new Promise<DemoExit>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ service, code, signal })),
+  );
   const ready = new Promise<DemoService>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within ${timeoutMs} ms. Its output:\n${output}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`${name} did not start within ${timeoutMs} ms. Its output:\n${output}`)),
+      timeoutMs,
+    );
     child.on('message', (message: ListeningMessage) => {
       if (message?.type !== 'listening') return;
       clearTimeout(timer);

@@ -29,7 +29,12 @@ export class GatewayController {
         // A missing order is the caller's 404; anything else is orders failing the gateway.
         const status = upstream === 404 ? HttpStatus.NOT_FOUND : HttpStatus.BAD_GATEWAY;
         throw new HttpException(
-          { statusCode: status, message: `orders answered HTTP ${upstream}`, upstreamStatus: upstream, upstream: error.response.data },
+          {
+            statusCode: status,
+            message: `orders answered HTTP ${upstream}`,
+            upstreamStatus: upstream,
+            upstream: error.response.data,
+          },
           status,
         );
       }
@@ -44,7 +49,12 @@ export class GatewayController {
   @Get('whoami')
   async whoami(): Promise<Record<string, unknown>> {
     const { email, metadataHost } = await this.identity.email();
-    return { service: 'gateway', email, metadataHost, calls: { orders: this.orders.service.url, audience: this.orders.service.audience } };
+    return {
+      service: 'gateway',
+      email,
+      metadataHost,
+      calls: { orders: this.orders.service.url, audience: this.orders.service.audience },
+    };
   }
 
   @Get('health')
