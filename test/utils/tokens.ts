@@ -1,5 +1,6 @@
-import { createHmac, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { encodeSegment } from '../../lib/shared/jwt/jwt.codec.js';
+import { signRs256Jwt } from '../../lib/shared/jwt/jwt.signer.js';
 import { createSigningKey } from '../../lib/testing/signing-key.js';
 import type { Emulator } from '../../lib/testing/index.js';
 
@@ -9,14 +10,7 @@ export const attackerKey = createSigningKey();
 export const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 /** Signs `header.payload` with RS256 and any key. */
-export function signRs256(
-  privateKey: KeyObject,
-  header: Record<string, unknown>,
-  payload: Record<string, unknown>,
-): string {
-  const input = `${encodeSegment(header)}.${encodeSegment(payload)}`;
-  return `${input}.${sign('sha256', Buffer.from(input), privateKey).toString('base64url')}`;
-}
+export const signRs256 = signRs256Jwt;
 
 /** Signs with an HMAC, the classic alg-confusion forgery. */
 export function signHmac(
