@@ -92,26 +92,36 @@ describe.each(PLATFORMS)('signing keys behind the guard on %s', (platform) => {
   it.each([
     ['answers 503', 'error'],
     ['returns garbage', 'garbage'],
-  ] as const)('answers 503 when the certs endpoint %s and nothing is cached, then recovers', async (_name, mode) => {
-    const { call, logger } = await start();
-    emu.fail(CERTS, { mode, times: 2 });
-    for (let i = 0; i < 2; i += 1) {
-      const res = await call('/guarded/me', { authorization: `Bearer ${mint(emu, AUDIENCE)}` });
-      expect(res.status).toBe(503);
-      expect(res.wwwAuthenticate).toBeNull();
-    }
-    expect(logger.rejections().at(-1)).toContain('reason=keys_unavailable');
-    expect(logger.lines.filter((l) => l.level === 'warn' && l.text.includes('Fetching signing keys'))).toHaveLength(2);
-    expect(await status(mint(emu, AUDIENCE))).toBe(200);
-    expect(emu.requestCount(CERTS)).toBe(3);
-  });
+  ] as const)(
+    'answers 503 when the certs endpoint %s and nothing is cached, at most one fetch per cooldown, then recovers',
+    async (_name, mode) => {
+      const cooldownMs = 1000; // long enough for the burst below to fit in it
+      const { call, logger } = await start({ keyRefetchCooldownMs: cooldownMs });
+      emu.fail(CERTS, { mode, times: 1 });
+      const first = await call('/guarded/me', { authorization: `Bearer ${mint(emu, AUDIENCE)}` });
+      expect(first.status).toBe(503);
+      expect(first.wwwAuthenticate).toBeNull();
+      // Under load inside the cooldown: 503 at once, no further fetch, one warning.
+      const tokens = Array.from({ length: 50 }, () => mint(emu, AUDIENCE));
+      expect(await Promise.all(tokens.map(status))).toEqual(Array(50).fill(503));
+      expect(emu.requestCount(CERTS)).toBe(1);
+      expect(logger.rejections().at(-1)).toContain('reason=keys_unavailable');
+      expect(logger.lines.filter((l) => l.level === 'warn' && l.text.includes('Fetching signing keys'))).toHaveLength(
+        1,
+      );
+      await sleep(cooldownMs);
+      expect(await status(mint(emu, AUDIENCE))).toBe(200);
+      expect(emu.requestCount(CERTS)).toBe(2);
+    },
+  );
 
   it('answers 503 when the certs endpoint hangs past keyFetchTimeoutMs', async () => {
-    await start({ keyFetchTimeoutMs: 200 });
+    await start({ keyFetchTimeoutMs: 200, keyRefetchCooldownMs: COOLDOWN_MS });
     emu.fail(CERTS, { mode: 'hang', times: 1 });
     const tokens = Array.from({ length: 5 }, () => mint(emu, AUDIENCE));
     expect(await Promise.all(tokens.map(status))).toEqual(Array(5).fill(503));
     expect(emu.requestCount(CERTS)).toBe(1); // one fetch in flight, shared
+    await sleep(COOLDOWN_MS);
     expect(await status(mint(emu, AUDIENCE))).toBe(200);
   });
 });

@@ -216,6 +216,10 @@ describe('IdTokenVerifier', () => {
     const token = mint(emu, AUDIENCE);
     emu.fail(CERTS, { mode: 'error', times: 1 });
     expect((await rejection(v.verify(token))).reason).toBe('keys_unavailable');
+    // Nothing cached: the next fetch waits a cooldown; meanwhile keys_unavailable comes at once.
+    expect((await rejection(v.verify(token))).reason).toBe('keys_unavailable');
+    expect(emu.requestCount(CERTS)).toBe(1);
+    clock += 30_000;
     await expect(v.verify(token)).resolves.toMatchObject({ signatureVerified: true });
   });
 

@@ -1,5 +1,6 @@
 import { CloudRunAuthConfigError } from '../shared/errors/config.error.js';
 import { assertKnownKeys, assertObject, resolveSecureUrl } from '../shared/options/option.assertions.js';
+import { adapterRefusal } from './client/adapter.rule.js';
 import { validateCredentials } from './credentials/credentials-options.validator.js';
 import type { ResolvedServiceDefinition, ServiceDefinition } from './service-definition.interface.js';
 import type { TokenProviderRegistry } from './token/token-provider.registry.js';
@@ -58,6 +59,8 @@ function resolveService(
   const http = definition.http ?? {};
   assertObject(http, `${at}.http`);
   if ('baseURL' in http) throw new CloudRunAuthConfigError('is taken from url; set url instead', `${at}.http.baseURL`);
+  const refusal = definition.authenticate === false ? undefined : adapterRefusal(http.adapter);
+  if (refusal) throw new CloudRunAuthConfigError(`this adapter ${refusal}`, `${at}.http.adapter`);
   if (definition.credentials !== undefined && identities.customProvider) {
     throw new CloudRunAuthConfigError('cannot be combined with a custom tokenProvider', `${at}.credentials`);
   }

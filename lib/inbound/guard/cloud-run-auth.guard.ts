@@ -37,6 +37,9 @@ interface HttpRequestLike {
   raw?: { rawHeaders?: string[] };
 }
 
+/** A reason is logged at warn at most once per this interval. */
+const WARN_INTERVAL_MS = 60_000;
+
 // Compared by identity only, never called: tells whether a subclass replaced verify().
 // eslint-disable-next-line @typescript-eslint/unbound-method
 const defaultVerify = IdTokenVerifier.prototype.verify;
@@ -59,7 +62,8 @@ export class CloudRunAuthGuard implements CanActivate {
   /** Sets `WWW-Authenticate` on 401s; injected as a property so that subclass constructors need not pass it. */
   @Optional() @Inject(HttpAdapterHost) protected readonly adapterHost?: HttpAdapterHost;
   private readonly routes: RouteMetadataReader;
-  private warnedAboutStrippedTokens = false;
+  /** When each reason was last logged at warn. */
+  private readonly warnedAt = new Map<InboundRejection['reason'], number>();
 
   constructor(
     @Optional() @Inject(CLOUD_RUN_AUTH_INBOUND_OPTIONS) options: ResolvedInboundOptions | null,
@@ -187,17 +191,23 @@ export class CloudRunAuthGuard implements CanActivate {
     return exceptionFor(rejection);
   }
 
-  /** Logs at warn what needs an operator (misconfiguration, key outage), the rest at debug. */
-  protected logRejection(context: ExecutionContext, { status, reason, detail }: InboundRejection): void {
-    const line = `Rejected ${context.getClass().name}.${context.getHandler().name} with ${status}: reason=${reason}; ${detail}`;
-    if (reason === 'signature_removed' && !this.warnedAboutStrippedTokens) {
-      this.warnedAboutStrippedTokens = true;
-      this.logger.warn(line);
-    } else if (status === 503) {
-      this.logger.warn(line);
-    } else {
+  /**
+   * Logs the first refusal of each reason in a minute at warn, with the audience received and
+   * the audiences expected (what an operator needs to fix a misconfigured caller), the rest at debug.
+   */
+  protected logRejection(context: ExecutionContext, { status, reason, detail, audience }: InboundRejection): void {
+    const route = `${context.getClass().name}.${context.getHandler().name}`;
+    const line = `Rejected ${route} with ${status}: reason=${reason}; ${detail}`;
+    const now = Date.now();
+    if (now - (this.warnedAt.get(reason) ?? Number.NEGATIVE_INFINITY) < WARN_INTERVAL_MS) {
       this.logger.debug(line);
+      return;
     }
+    this.warnedAt.set(reason, now);
+    const expected = JSON.stringify(this.verifier.options.audiences);
+    this.logger.warn(
+      `${line}; audience received ${audience ?? 'unknown'}, expected one of ${expected} (further ${reason} refusals in the next minute at debug)`,
+    );
   }
 
   private setHeader(context: ExecutionContext, name: string, value: string): void {

@@ -13,6 +13,8 @@ export interface InboundRejection {
   reason: InboundRejectionReason;
   /** Operator-facing detail for the log line; never contains the token. */
   detail: string;
+  /** The token's `aud` as received (JSON, shortened), when the token could be decoded. */
+  audience?: string;
 }
 
 /** `WWW-Authenticate` of a 401 (RFC 6750): bare for a missing token, `invalid_token` otherwise. */
@@ -23,7 +25,12 @@ export function challengeFor(reason: InboundRejectionReason): string {
 /** The refusal for an error of the verifier. */
 export function rejectionForError(error: unknown): InboundRejection {
   if (error instanceof TokenVerificationError) {
-    return { status: error.reason === 'keys_unavailable' ? 503 : 401, reason: error.reason, detail: error.message };
+    return {
+      status: error.reason === 'keys_unavailable' ? 503 : 401,
+      reason: error.reason,
+      detail: error.message,
+      audience: error.receivedAudience,
+    };
   }
   // Unexpected: refuse without echoing the message, which could quote request data.
   const name = error instanceof Error ? error.name : typeof error;

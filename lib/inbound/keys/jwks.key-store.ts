@@ -1,5 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { Logger } from '@nestjs/common';
+import { Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import { SingleFlight } from '../../shared/async/single-flight.js';
 import { SigningKeyStore } from './signing-key.store.js';
 import { TokenVerificationError } from '../../shared/errors/token-verification.error.js';
 import { clock } from '../../shared/clock.js';
@@ -13,53 +14,64 @@ export type JwksKeyStoreOptions = Pick<
 
 const DEFAULT_MAX_AGE_MS = 5 * 60_000; // when the response carries no max-age
 const MAX_CACHE_MS = 24 * 3600_000;
-const MAX_BODY_CHARS = 1 << 20;
+const MAX_BODY_BYTES = 1 << 20;
 const MIN_MODULUS_BITS = 2048;
+/** A background refresh starts this share of the key set's lifetime before it expires. */
+const REFRESH_AHEAD_SHARE = 0.1;
 
 /**
  * Keys from a JWKS endpoint (Google's by default), imported once as `KeyObject`s.
  *
  * - Lazy: the first `getKey()` fetches; construction does no I/O.
  * - Cached for the response's `Cache-Control: max-age` (minus `Age`), at least the cooldown
- *   and at most 24 h (5 min without max-age).
- * - One fetch in flight at a time; concurrent callers share it.
+ *   and at most 24 h (5 min without max-age), and refreshed in the background in the last
+ *   tenth of that time while requests keep using the current keys.
+ * - One fetch in flight at a time, with its own timeout; concurrent callers share it.
  * - An unknown `kid` triggers a refetch only when the last fetch of any kind (the first load
  *   included) started at least one cooldown ago, however many arrive: a flood of made-up kids
  *   cannot turn into a flood of requests to Google. Google publishes a key before signing with
  *   it, so a kid missing from a key set fetched moments ago is almost surely made up.
- * - A failed refresh keeps the cached keys (retried once per cooldown); with nothing cached,
- *   `getKey()` rejects with `keys_unavailable` and the next call tries again.
+ * - A failed refresh keeps the cached keys (retried once per cooldown). With nothing cached,
+ *   a failed fetch is retried once per cooldown too: meanwhile `getKey()` rejects at once with
+ *   `keys_unavailable`, and the failure is logged once.
+ * - The body is read as a stream and abandoned past 1 MiB.
  */
-export class JwksKeyStore extends SigningKeyStore {
+export class JwksKeyStore extends SigningKeyStore implements BeforeApplicationShutdown {
   private readonly logger = new Logger('CloudRunAuth');
+  private readonly flight = new SingleFlight<'jwks'>();
   private keys: Map<string, KeyObject> | undefined;
   private expiresAt = 0;
-  /** When the last fetch (of any kind) started; unknown kids refetch only a cooldown after it. */
+  private refreshAt = 0;
+  /** When the last fetch (of any kind) started; unknown kids and failed fetches wait a cooldown after it. */
   private lastFetchStartedAt = Number.NEGATIVE_INFINITY;
-  private inFlight: Promise<void> | undefined;
+  private lastFetchFailed = false;
 
   constructor(private readonly options: JwksKeyStoreOptions) {
     super();
   }
 
   async getKey(kid: string): Promise<KeyObject | undefined> {
+    const now = clock.now();
     let refreshed = false;
-    if (!this.keys || clock.now() >= this.expiresAt) {
+    if (!this.keys) {
+      if (this.lastFetchFailed && now - this.lastFetchStartedAt < this.options.keyRefetchCooldownMs) {
+        throw this.unavailable();
+      }
       await this.refresh();
       refreshed = true;
+    } else if (now >= this.expiresAt) {
+      await this.refresh();
+      refreshed = true;
+    } else if (now >= this.refreshAt) {
+      this.refreshInBackground();
     }
     const keys = this.keys;
-    if (!keys) {
-      throw new TokenVerificationError(
-        'keys_unavailable',
-        `no signing keys could be fetched from ${this.options.certsUrl}`,
-      );
-    }
+    if (!keys) throw this.unavailable();
     const key = keys.get(kid);
     if (key || refreshed) return key;
-    if (this.inFlight) {
+    if (this.flight.has('jwks')) {
       // A refetch is already under way (maybe for this very kid, during a rotation): wait for it.
-      await this.inFlight;
+      await this.refresh();
       return this.keys?.get(kid);
     }
     if (clock.now() - this.lastFetchStartedAt < this.options.keyRefetchCooldownMs) return undefined;
@@ -68,51 +80,110 @@ export class JwksKeyStore extends SigningKeyStore {
   }
 
   /**
-   * The key with id `kid` when the key set is loaded and not due for a refresh, as `getKey()`
-   * would answer without fetching; `undefined` otherwise (then `getKey()` decides).
+   * The key with id `kid` when the key set is loaded and not expired, as `getKey()` would
+   * answer without waiting; `undefined` otherwise (then `getKey()` decides). Starts the
+   * background refresh when it is due.
    */
   loadedKey(kid: string): KeyObject | undefined {
-    return this.keys !== undefined && clock.now() < this.expiresAt ? this.keys.get(kid) : undefined;
+    if (this.keys === undefined) return undefined;
+    const now = clock.now();
+    if (now >= this.expiresAt) return undefined;
+    if (now >= this.refreshAt) this.refreshInBackground();
+    return this.keys.get(kid);
+  }
+
+  /** Aborts a fetch in flight, so that nothing of the store keeps the process alive. */
+  beforeApplicationShutdown(): void {
+    this.flight.abortAll(() => new TokenVerificationError('keys_unavailable', 'the application is shutting down'));
+  }
+
+  private unavailable(): TokenVerificationError {
+    return new TokenVerificationError(
+      'keys_unavailable',
+      `no signing keys could be fetched from ${this.options.certsUrl}`,
+    );
+  }
+
+  private refreshInBackground(): void {
+    if (!this.flight.has('jwks') && clock.now() - this.lastFetchStartedAt >= this.options.keyRefetchCooldownMs) {
+      void this.refresh();
+    }
   }
 
   /** Fetches the key set unless a fetch is already in flight; never rejects. */
   private refresh(): Promise<void> {
-    if (!this.inFlight) {
-      this.lastFetchStartedAt = clock.now();
-      this.inFlight = this.fetchKeys().finally(() => {
-        this.inFlight = undefined;
-      });
-    }
-    return this.inFlight;
+    const { keyFetchTimeoutMs, certsUrl } = this.options;
+    if (!this.flight.has('jwks')) this.lastFetchStartedAt = clock.now();
+    return this.flight
+      .run(
+        'jwks',
+        (signal) => this.fetchKeys(signal),
+        keyFetchTimeoutMs,
+        () =>
+          Object.assign(new Error(`no answer from ${certsUrl} within ${keyFetchTimeoutMs} ms`), {
+            name: 'TimeoutError',
+          }),
+      )
+      .then(
+        () => {
+          this.lastFetchFailed = false;
+        },
+        (error: unknown) => this.onFetchFailed(error),
+      );
   }
 
-  private async fetchKeys(): Promise<void> {
-    const { certsUrl, keyFetchTimeoutMs, keyRefetchCooldownMs } = this.options;
-    try {
-      const response = await fetch(certsUrl, {
-        headers: { accept: 'application/json' },
-        signal: AbortSignal.timeout(keyFetchTimeoutMs),
-        redirect: 'error',
-      });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      const body = await response.text();
-      if (body.length > MAX_BODY_CHARS) throw new Error('response too large');
-      const keys = importJwks(body);
-      this.keys = keys;
-      this.expiresAt = clock.now() + cacheLifetimeMs(response.headers, keyRefetchCooldownMs);
-    } catch (error) {
-      const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      if (this.keys) {
-        // Keep serving the keys we have: Google rotates slowly, an outage must not fail requests.
-        this.expiresAt = clock.now() + keyRefetchCooldownMs;
-        this.logger.warn(
-          `Refreshing signing keys from ${certsUrl} failed (${why}); still using the ${this.keys.size} cached key(s)`,
-        );
-      } else {
-        this.logger.warn(`Fetching signing keys from ${certsUrl} failed (${why}); inbound tokens cannot be verified`);
-      }
+  private async fetchKeys(signal: AbortSignal): Promise<void> {
+    const { certsUrl, keyRefetchCooldownMs } = this.options;
+    const response = await fetch(certsUrl, { headers: { accept: 'application/json' }, signal, redirect: 'error' });
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new Error(`HTTP ${response.status}`);
+    }
+    const keys = importJwks(await readCapped(response, MAX_BODY_BYTES));
+    const lifetime = cacheLifetimeMs(response.headers, keyRefetchCooldownMs);
+    const now = clock.now();
+    this.keys = keys;
+    this.expiresAt = now + lifetime;
+    this.refreshAt = now + lifetime * (1 - REFRESH_AHEAD_SHARE);
+  }
+
+  private onFetchFailed(error: unknown): void {
+    const { certsUrl, keyRefetchCooldownMs } = this.options;
+    // Several callers share one failed fetch; it is reported once.
+    if (this.lastFetchFailed && clock.now() - this.lastFetchStartedAt < keyRefetchCooldownMs) return;
+    this.lastFetchFailed = true;
+    const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    if (this.keys) {
+      // Keep serving the keys we have: Google rotates slowly, an outage must not fail requests.
+      this.expiresAt = Math.max(this.expiresAt, clock.now() + keyRefetchCooldownMs);
+      this.refreshAt = this.expiresAt;
+      this.logger.warn(
+        `Refreshing signing keys from ${certsUrl} failed (${why}); still using the ${this.keys.size} cached key(s)`,
+      );
+    } else {
+      this.logger.warn(
+        `Fetching signing keys from ${certsUrl} failed (${why}); inbound tokens cannot be verified (503) ` +
+          `until a fetch succeeds; the next one in ${keyRefetchCooldownMs} ms at the earliest`,
+      );
     }
   }
+}
+
+/** The body as text, or an error as soon as it grows past `maxBytes`: a huge answer is never held whole. */
+async function readCapped(response: Response, maxBytes: number): Promise<string> {
+  const declared = Number(response.headers.get('content-length'));
+  if (declared > maxBytes) {
+    await response.body?.cancel();
+    throw new Error('response too large');
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body ?? []) {
+    size += (chunk as Uint8Array).byteLength;
+    if (size > maxBytes) throw new Error('response too large');
+    chunks.push(chunk as Uint8Array);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Parses a JWKS document into RS256 verification keys by kid; throws when none is usable. */

@@ -5,7 +5,11 @@ import type { CallerIdentity } from './caller-identity.interface.js';
 import { checkIdTokenClaims, type CheckedClaims } from './id-token-claims.checker.js';
 import { JwksKeyStore } from '../keys/jwks.key-store.js';
 import type { SigningKeyStore } from '../keys/signing-key.store.js';
-import { describeValue as describe, rejectToken as reject } from '../../shared/errors/token-verification.error.js';
+import {
+  describeValue as describe,
+  rejectToken as reject,
+  TokenVerificationError,
+} from '../../shared/errors/token-verification.error.js';
 import { VerifiedTokenCache } from './verified-token.cache.js';
 import type { IdTokenVerifierOptions, ResolvedVerifierOptions } from './verifier-options.interface.js';
 import { resolveVerifierOptions } from './verifier-options.validator.js';
@@ -64,17 +68,22 @@ export class IdTokenVerifier {
         `not a JWT: expected three base64url segments with JSON header and payload, at most ${MAX_JWT_LENGTH} characters`,
       );
     }
-    const stripped = this.checkHeader(jwt);
-    // Claims first: they are cheap and need no keys, so junk never causes a JWKS fetch.
-    const claims = checkIdTokenClaims(jwt.payload, nowMs, this.options, !stripped);
-    if (!stripped) {
-      const kid = usableKid(jwt.header);
-      // Keys already loaded and fresh are taken without a detour through a promise.
-      const key = this.jwksKeyStore?.loadedKey(kid) ?? (await this.keyStore.getKey(kid));
-      this.checkSignature(jwt, key);
+    try {
+      const stripped = this.checkHeader(jwt);
+      // Claims first: they are cheap and need no keys, so junk never causes a JWKS fetch.
+      const claims = checkIdTokenClaims(jwt.payload, nowMs, this.options, !stripped);
+      if (!stripped) {
+        const kid = usableKid(jwt.header);
+        // Keys already loaded and fresh are taken without a detour through a promise.
+        const key = this.jwksKeyStore?.loadedKey(kid) ?? (await this.keyStore.getKey(kid));
+        this.checkSignature(jwt, key);
+      }
+      this.cache.set(token, claims, claims.expiresAtMs);
+      return toIdentity(claims);
+    } catch (error) {
+      if (error instanceof TokenVerificationError) error.receivedAudience = describe(jwt.payload.aud);
+      throw error;
     }
-    this.cache.set(token, claims, claims.expiresAtMs);
-    return toIdentity(claims);
   }
 
   /**

@@ -1,6 +1,15 @@
-import type { AxiosError, AxiosInstance, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
-import type { IdTokenCache } from '../token/id-token.cache.js';
+import {
+  CanceledError,
+  type AxiosError,
+  type AxiosInstance,
+  type AxiosResponse,
+  type InternalAxiosRequestConfig,
+} from 'axios';
+import { CloudRunAuthConfigError } from '../../shared/errors/config.error.js';
+import { TargetRejectedTokenError } from '../../shared/errors/target-rejected-token.error.js';
 import type { ResolvedServiceDefinition } from '../service-definition.interface.js';
+import type { IdTokenCache, IdTokenLease } from '../token/id-token.cache.js';
+import { adapterRefusal } from './adapter.rule.js';
 
 /** Set on the config of the one replay after a 401; a string key so that axios' mergeConfig keeps it. */
 const RETRIED = 'cloudRunAuthRetried';
@@ -8,9 +17,12 @@ type TrackedConfig = InternalAxiosRequestConfig & { [RETRIED]?: boolean };
 
 /**
  * Installs the ID-token interceptors on a service's axios instance:
- * - the token goes only to the service's own origin, judged on the request's final URL;
- * - it is stripped from any redirect that leaves that origin;
- * - a 401 to a request that carried a token drops that token and replays the request once;
+ * - the token goes only to the service's own origin, judged on the request's final URL, and only
+ *   through an adapter that lets it be stripped from a redirect that leaves that origin;
+ * - waiting for a token honours the request's `signal` (axios' `CanceledError`) and `timeout`;
+ * - a 401 to a request that carried a token drops that token and replays the request once (also
+ *   when `validateStatus` accepts 401); a second 401, or one inside the rejection window that
+ *   follows, is a `TargetRejectedTokenError` (or, when 401 is accepted, the response);
  * - tokens are redacted from the config and hidden request objects of responses and errors,
  *   so logging either does not leak one.
  */
@@ -20,15 +32,32 @@ export function installIdTokenInterceptors(
   cache: IdTokenCache,
 ): void {
   const header = service.tokenHeader;
-  // The token each request carried, off the config so that logging the config cannot show it.
-  const sentTokens = new WeakMap<object, string>();
+  // The lease each request carried, off the config so that logging the config cannot show it.
+  const leases = new WeakMap<object, IdTokenLease>();
 
   instance.interceptors.request.use(async (config: TrackedConfig) => {
-    sentTokens.delete(config);
+    leases.delete(config);
     if (requestOrigin(config, service) !== service.origin) return config;
-    const token = await cache.getToken(service.audience, service.tokenProvider);
-    config.headers.set(header, `Bearer ${token}`);
-    sentTokens.set(config, token);
+    const refusal = adapterRefusal(config.adapter);
+    if (refusal)
+      throw new CloudRunAuthConfigError(
+        `the adapter of this request ${refusal}`,
+        `services[${service.name}].http.adapter`,
+      );
+    const signal = config.signal instanceof AbortSignal ? config.signal : undefined;
+    let lease: IdTokenLease;
+    try {
+      lease = await cache.lease(service.audience, {
+        provider: service.tokenProvider,
+        signal,
+        timeoutMs: config.timeout || undefined,
+      });
+    } catch (error) {
+      if (signal?.aborted && error === signal.reason) throw new CanceledError(undefined, config);
+      throw error;
+    }
+    config.headers.set(header, `Bearer ${lease.token}`);
+    leases.set(config, lease);
     const userBeforeRedirect = config.beforeRedirect;
     config.beforeRedirect = (
       options: { href?: string; headers?: Record<string, unknown> },
@@ -41,17 +70,35 @@ export function installIdTokenInterceptors(
     return config;
   });
 
+  /** After a 401 to a request that carried a token: the replay, or `undefined` when there is none. */
+  const replayAfter401 = (config: TrackedConfig, lease: IdTokenLease): Promise<AxiosResponse> | undefined => {
+    const worthIt = cache.reportRejected(service.audience, lease, config[RETRIED] === true, service.tokenProvider);
+    if (!worthIt || !isReplayable(config.data)) return undefined;
+    return instance.request({ ...config, [RETRIED]: true } as TrackedConfig);
+  };
+  const whyNoReplay = (config: TrackedConfig) =>
+    config[RETRIED]
+      ? 'also to a freshly fetched token'
+      : isReplayable(config.data)
+        ? 'a fresh token was rejected moments ago'
+        : 'the stream body was not replayed';
+
   instance.interceptors.response.use(
-    (response: AxiosResponse) => redact(response, header),
-    async (error: AxiosError) => {
+    (response: AxiosResponse) => {
+      const config = response.config as TrackedConfig;
+      const lease = response.status === 401 ? leases.get(config) : undefined;
+      // validateStatus accepted the 401: replay all the same, and hand over the last answer.
+      const replay = lease && replayAfter401(config, lease);
+      return replay ? (redact(response, header), replay) : redact(response, header);
+    },
+    (error: AxiosError) => {
       const config = error.config as TrackedConfig | undefined;
-      const token = config && sentTokens.get(config);
-      if (config && token && error.response?.status === 401 && !config[RETRIED] && isReplayable(config.data)) {
-        cache.invalidate(service.audience, token, service.tokenProvider);
-        redact(error, header);
-        return instance.request({ ...config, [RETRIED]: true } as TrackedConfig);
-      }
-      throw redact(error, header);
+      const lease = config && leases.get(config);
+      if (!config || !lease || error.response?.status !== 401) throw redact(error, header);
+      const replay = replayAfter401(config, lease);
+      redact(error, header);
+      if (replay) return replay;
+      throw redact(new TargetRejectedTokenError(service.name, service.audience, whyNoReplay(config), error), header);
     },
   );
 }

@@ -31,7 +31,7 @@ export class AuthorizedUserSource implements CredentialSource {
         token: field(answer, 'access_token', this.description, ''),
         expiresInSeconds: Number(answer.expires_in) || 300,
       };
-    });
+    }, this.description);
   }
 
   idToken(audience: string): Promise<string> {

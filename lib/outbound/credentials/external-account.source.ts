@@ -1,5 +1,5 @@
 import { IdTokenFetchError } from '../../shared/errors/id-token-fetch.error.js';
-import { memoizeAccessToken } from './access-token.memo.js';
+import { ACCESS_TOKEN_TIMEOUT_MS, memoizeAccessToken } from './access-token.memo.js';
 import type { CredentialSource } from './credential-source.interface.js';
 import { ImpersonatedSource, parseImpersonationUrl } from './impersonated.source.js';
 
@@ -26,6 +26,9 @@ export class ExternalAccountSource implements CredentialSource {
       try {
         const client = ExternalAccountClient.fromJSON(federated as never);
         if (!client) throw new Error('not an external_account configuration');
+        // google-auth-library takes no signal; its own HTTP calls get a timeout, and the memo
+        // abandons the exchange at ACCESS_TOKEN_TIMEOUT_MS whatever they do.
+        limitRequestTime(client, ACCESS_TOKEN_TIMEOUT_MS);
         const { token } = await client.getAccessToken();
         if (!token) throw new Error('no access token returned');
         const expiry = client.credentials.expiry_date;
@@ -39,7 +42,7 @@ export class ExternalAccountSource implements CredentialSource {
           status === undefined || status >= 500 || status === 429,
         );
       }
-    });
+    }, this.description);
     if (impersonationUrl !== undefined) {
       const parsed = parseImpersonationUrl(impersonationUrl);
       if (!parsed) {
@@ -68,5 +71,17 @@ export class ExternalAccountSource implements CredentialSource {
       );
     }
     return this.impersonated.idToken(audience, signal);
+  }
+}
+
+/** Sets a timeout on the Gaxios transporters of a google-auth-library client: its own, and its STS client's. */
+function limitRequestTime(client: object, timeoutMs: number): void {
+  const transporters = [
+    (client as { transporter?: unknown }).transporter,
+    (client as { stsCredential?: { transporter?: unknown } }).stsCredential?.transporter,
+  ];
+  for (const transporter of transporters) {
+    const defaults = (transporter as { defaults?: { timeout?: number } } | undefined)?.defaults;
+    if (defaults && typeof defaults === 'object') defaults.timeout = timeoutMs;
   }
 }

@@ -55,7 +55,7 @@ export class ImpersonatedSource implements CredentialSource {
         token: field(answer, 'accessToken', this.description, ''),
         expiresInSeconds: Number.isFinite(expireTime) ? (expireTime - Date.now()) / 1000 : 300,
       };
-    });
+    }, this.description);
   }
 
   async idToken(audience: string, signal?: AbortSignal): Promise<string> {

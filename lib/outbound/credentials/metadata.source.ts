@@ -9,7 +9,7 @@ export class MetadataSource implements CredentialSource {
 
   constructor(private readonly host: string) {
     this.description = `metadata server at ${host}`;
-    this.accessToken = memoizeAccessToken((signal) => fetchMetadataAccessToken(host, signal));
+    this.accessToken = memoizeAccessToken((signal) => fetchMetadataAccessToken(host, signal), this.description);
   }
 
   idToken(audience: string, signal?: AbortSignal): Promise<string> {

@@ -43,7 +43,7 @@ export class ServiceAccountSource implements CredentialSource {
         token: field(answer, 'access_token', this.description, ''),
         expiresInSeconds: Number(answer.expires_in) || 300,
       };
-    });
+    }, this.description);
   }
 
   async idToken(audience: string, signal?: AbortSignal): Promise<string> {

@@ -17,8 +17,9 @@ export interface GoogleIdTokenProviderOptions extends CredentialsOptions {
 /**
  * ID tokens from Google credentials: Application Default Credentials (metadata server,
  * service-account key, impersonated service account, workload identity federation), optionally
- * impersonating another service account. Credentials are resolved once, on first use; no
- * `gcloud` subprocess and no project-id lookup ever runs.
+ * impersonating another service account. Credentials are resolved on first use and kept once
+ * found (a failed lookup is tried again by the next request); no `gcloud` subprocess and no
+ * project-id lookup ever runs.
  */
 export class GoogleIdTokenProvider extends IdTokenProvider {
   private source?: Promise<CredentialSource>;
@@ -28,11 +29,13 @@ export class GoogleIdTokenProvider extends IdTokenProvider {
   }
 
   async getIdToken(audience: string, { signal }: IdTokenRequestOptions = {}): Promise<string> {
-    this.source ??= discoverCredentials(this.options, this.options.env ?? process.env);
+    const discovery = (this.source ??= discoverCredentials(this.options, this.options.env ?? process.env));
     let source: CredentialSource;
     try {
-      source = await this.source;
+      source = await discovery;
     } catch (error) {
+      // Never cached: a file fixed (or mounted) later is found by the next request.
+      if (this.source === discovery) this.source = undefined;
       throw withAudience(error, audience);
     }
     try {

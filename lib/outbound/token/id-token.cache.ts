@@ -1,7 +1,8 @@
-import { Logger } from '@nestjs/common';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { Logger, type BeforeApplicationShutdown, type OnApplicationShutdown } from '@nestjs/common';
+import { SingleFlight, sleep, waitFor, type WaitOptions } from '../../shared/async/single-flight.js';
 import { IdTokenFetchError } from '../../shared/errors/id-token-fetch.error.js';
 import { decodeJwt } from '../../shared/jwt/jwt.codec.js';
+import { attemptFetch, toFetchError } from './id-token.fetch.js';
 import { IdTokenProvider } from './id-token.provider.js';
 import {
   resolveIdTokenCacheOptions,
@@ -9,33 +10,56 @@ import {
   type ResolvedIdTokenCacheOptions,
 } from './id-token-cache.options.js';
 
-interface Entry {
-  token?: string;
+/** Options of {@link IdTokenCache.getToken}: which identity, and how long this caller waits. */
+export interface GetIdTokenOptions extends WaitOptions {
+  /** The identity that mints the token. @default the module's `IdTokenProvider` */
+  provider?: IdTokenProvider;
+}
+
+/** A token as the cache handed it out; a 401 to a request that carried it is reported with it. */
+export interface IdTokenLease {
+  readonly token: string;
   /** ms epoch after which the token is not handed out any more. */
-  usableUntil: number;
+  readonly usableUntil: number;
   /** ms epoch from which a background refresh starts. */
-  refreshAt: number;
-  inflight?: Promise<string>;
+  readonly refreshAt: number;
+}
+
+interface Entry {
+  readonly audience: string;
+  lease?: IdTokenLease;
   /** ms epoch before which a failed background refresh is not retried. */
   retryAfter: number;
+  /** ms epoch until which a 401 from the target invalidates nothing (the target rejects fresh tokens too). */
+  rejectedUntil: number;
+  lastUsed: number;
 }
 
 /** After a failed background refresh, wait this long before the next one (the cached token is still served). */
 const BACKGROUND_RETRY_COOLDOWN_MS = 5000;
-/** How long an aborted provider may take to reject with its own error before a generic timeout is reported. */
-const ABORT_GRACE_MS = 20;
+/** After a fresh token was rejected too, 401s leave the cache alone this long. */
+const REJECTION_WINDOW_MS = 30_000;
+/** Entries unused, and expired, for this long are dropped; looked for at most once per interval. */
+const EVICT_AFTER_MS = 3_600_000;
+const SWEEP_INTERVAL_MS = 60_000;
+/** The shared fetch is abandoned this long after its own deadline, should a provider ignore its signal. */
+const DEADLINE_GRACE_MS = 100;
 
 /**
- * The process's ID-token cache: one entry per (provider, audience), shared by every
+ * The application's ID-token cache: one entry per (identity, audience), shared by every
  * `ServiceClient`. Single-flight (concurrent misses share one fetch), refresh-ahead (inside
  * the refresh window the cached token is served while one background fetch runs), expiry read
  * from the token's own `exp`, and retries with jittered exponential backoff within a deadline.
+ * Each caller waits on its own terms (`signal`, `timeoutMs`) without cancelling the others.
  * Inject it to put ID tokens on calls the module does not make (gRPC, fetch).
  */
-export class IdTokenCache {
+export class IdTokenCache implements BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('CloudRunAuth');
   private readonly entries = new Map<IdTokenProvider, Map<string, Entry>>();
+  private readonly flights = new SingleFlight<Entry>();
   private readonly options: ResolvedIdTokenCacheOptions;
+  private lastSweep = Date.now();
+  private closed = false;
 
   /** @throws CloudRunAuthConfigError when `options` are invalid (fields named `tokenCache.*`). */
   constructor(
@@ -47,24 +71,12 @@ export class IdTokenCache {
 
   /**
    * A valid ID token for `audience`: cached when possible, else fetched once for all waiters.
-   * Rejects with {@link IdTokenFetchError} when none can be had within `deadlineMs`.
+   * Rejects with {@link IdTokenFetchError} when none can be had within `deadlineMs` (or this
+   * caller's `timeoutMs`), and with the signal's reason when `signal` aborts.
+   * @param options the identity and this caller's limits; an `IdTokenProvider` alone is accepted too.
    */
-  getToken(audience: string, provider: IdTokenProvider = this.provider): Promise<string> {
-    const entry = this.entryFor(provider, audience);
-    const now = Date.now();
-    if (entry.token !== undefined && now < entry.usableUntil) {
-      if (now >= entry.refreshAt && !entry.inflight && now >= entry.retryAfter) {
-        this.refresh(entry, provider, audience).catch((error: IdTokenFetchError) => {
-          entry.retryAfter = Date.now() + BACKGROUND_RETRY_COOLDOWN_MS;
-          this.logger.warn(
-            `Background ID-token refresh for ${audience} failed; serving the cached token ` +
-              `(valid ${Math.round((entry.usableUntil - Date.now()) / 1000)} s more): ${error.message}`,
-          );
-        });
-      }
-      return Promise.resolve(entry.token);
-    }
-    return entry.inflight ?? this.refresh(entry, provider, audience);
+  async getToken(audience: string, options: GetIdTokenOptions | IdTokenProvider = {}): Promise<string> {
+    return (await this.lease(audience, options instanceof IdTokenProvider ? { provider: options } : options)).token;
   }
 
   /**
@@ -73,58 +85,120 @@ export class IdTokenCache {
    */
   invalidate(audience: string, token: string, provider: IdTokenProvider = this.provider): void {
     const entry = this.entries.get(provider)?.get(audience);
-    if (entry?.token === token) {
-      entry.token = undefined;
-      entry.usableUntil = 0;
+    if (entry?.lease?.token === token) entry.lease = undefined;
+  }
+
+  /** {@link getToken}, with the lease a 401 is reported with ({@link reportRejected}). */
+  lease(audience: string, { provider = this.provider, ...wait }: GetIdTokenOptions = {}): Promise<IdTokenLease> {
+    if (this.closed) return Promise.reject(shutdownError(audience));
+    const now = Date.now();
+    if (now - this.lastSweep >= SWEEP_INTERVAL_MS) this.sweep(now);
+    const entry = this.entryFor(provider, audience);
+    entry.lastUsed = now;
+    const { lease } = entry;
+    if (lease !== undefined && now < lease.usableUntil) {
+      if (now >= lease.refreshAt && now >= entry.retryAfter && !this.flights.has(entry))
+        this.refreshInBackground(entry, provider);
+      return Promise.resolve(lease);
     }
+    const timedOut = () =>
+      new IdTokenFetchError(`no ID token for audience ${audience} within ${wait.timeoutMs} ms`, audience, true);
+    return waitFor(this.refresh(entry, provider), wait, timedOut);
+  }
+
+  /**
+   * Reports that the target answered 401 to a request that carried `lease`. Returns whether a
+   * replay with a fresh token is worth it: `true` the first time (the lease is dropped); `false`
+   * when `replayed` (the fresh token was rejected too: the audience enters a window in which 401s
+   * drop nothing, so an always-401 target costs no fetch per request) or inside that window.
+   */
+  reportRejected(
+    audience: string,
+    lease: IdTokenLease,
+    replayed: boolean,
+    provider: IdTokenProvider = this.provider,
+  ): boolean {
+    const entry = this.entryFor(provider, audience);
+    const now = Date.now();
+    if (replayed) {
+      entry.rejectedUntil = now + REJECTION_WINDOW_MS;
+      return false;
+    }
+    if (now < entry.rejectedUntil) return false;
+    if (entry.lease === lease) entry.lease = undefined;
+    return true;
+  }
+
+  /** Aborts fetches in flight, so that requests waiting for a token end and the server can drain. */
+  beforeApplicationShutdown(): void {
+    this.closed = true;
+    this.flights.abortAll((entry) => shutdownError(entry.audience));
+  }
+
+  /** The same, for an application closed without `beforeApplicationShutdown` (e.g. a test module). */
+  onApplicationShutdown(): void {
+    this.beforeApplicationShutdown();
   }
 
   private entryFor(provider: IdTokenProvider, audience: string): Entry {
     let byAudience = this.entries.get(provider);
     if (!byAudience) this.entries.set(provider, (byAudience = new Map<string, Entry>()));
     let entry = byAudience.get(audience);
-    if (!entry) byAudience.set(audience, (entry = { usableUntil: 0, refreshAt: 0, retryAfter: 0 }));
+    if (!entry) byAudience.set(audience, (entry = { audience, retryAfter: 0, rejectedUntil: 0, lastUsed: 0 }));
     return entry;
   }
 
-  private refresh(entry: Entry, provider: IdTokenProvider, audience: string): Promise<string> {
-    const inflight = this.fetchWithRetry(provider, audience).then((token) => {
-      this.store(entry, token, audience);
-      return token;
-    });
-    entry.inflight = inflight;
-    const clear = () => {
-      if (entry.inflight === inflight) entry.inflight = undefined;
-    };
-    inflight.then(clear, clear);
-    return inflight;
+  private refresh(entry: Entry, provider: IdTokenProvider): Promise<IdTokenLease> {
+    const { deadlineMs } = this.options;
+    return this.flights.run(
+      entry,
+      async (signal) =>
+        (entry.lease = this.toLease(await this.fetchWithRetry(provider, entry.audience, signal), entry.audience)),
+      deadlineMs + DEADLINE_GRACE_MS,
+      () =>
+        new IdTokenFetchError(
+          `Could not obtain an ID token for audience ${entry.audience} within ${deadlineMs} ms`,
+          entry.audience,
+          true,
+        ),
+    );
   }
 
-  private store(entry: Entry, token: string, audience: string): void {
+  private refreshInBackground(entry: Entry, provider: IdTokenProvider): void {
+    this.refresh(entry, provider).catch((error: Error) => {
+      entry.retryAfter = Date.now() + BACKGROUND_RETRY_COOLDOWN_MS;
+      if (this.closed) return;
+      const left = entry.lease ? Math.round((entry.lease.usableUntil - Date.now()) / 1000) : 0;
+      this.logger.warn(
+        `Background ID-token refresh for ${entry.audience} failed; serving the cached token (valid ${left} s more): ${error.message}`,
+      );
+    });
+  }
+
+  private toLease(token: string, audience: string): IdTokenLease {
     const payload = decodeJwt(token)!.payload;
     const exp = (payload.exp as number) * 1000;
     const iat = typeof payload.iat === 'number' ? payload.iat * 1000 : Date.now();
     const lifetime = Math.max(exp - iat, 0);
     const window = Math.min(this.options.refreshWindowSeconds * 1000, lifetime / 2);
-    entry.token = token;
     // Stop handing a token out shortly before `exp` so that it cannot expire in flight.
-    entry.usableUntil = exp - Math.min(10_000, lifetime / 10);
-    entry.refreshAt = exp - window;
-    entry.retryAfter = 0;
-    if (entry.usableUntil <= Date.now()) {
+    const lease = { token, usableUntil: exp - Math.min(10_000, lifetime / 10), refreshAt: exp - window };
+    if (lease.usableUntil <= Date.now()) {
       this.logger.warn(`The ID token fetched for ${audience} is already expired (check the clock)`);
     }
+    return Object.freeze(lease);
   }
 
-  private async fetchWithRetry(provider: IdTokenProvider, audience: string): Promise<string> {
+  private async fetchWithRetry(provider: IdTokenProvider, audience: string, signal: AbortSignal): Promise<string> {
     const { timeoutMs, deadlineMs, initialBackoffMs, maxBackoffMs } = this.options;
     const deadline = Date.now() + deadlineMs;
     for (let attempt = 0; ; attempt++) {
       const remaining = deadline - Date.now();
       let failure: IdTokenFetchError;
       try {
-        return checkToken(await attemptFetch(provider, audience, Math.min(timeoutMs, remaining)), audience);
+        return await attemptFetch(provider, audience, Math.min(timeoutMs, remaining), signal);
       } catch (error) {
+        if (signal.aborted) throw signal.reason;
         failure = toFetchError(error, audience);
       }
       const delay = Math.random() * Math.min(maxBackoffMs, initialBackoffMs * 2 ** attempt);
@@ -136,56 +210,23 @@ export class IdTokenCache {
           { cause: failure.cause ?? failure },
         );
       }
-      await sleep(delay);
+      await sleep(delay, signal);
+    }
+  }
+
+  /** Drops entries nobody asked for since long after their token expired. */
+  private sweep(now: number): void {
+    this.lastSweep = now;
+    for (const [provider, byAudience] of this.entries) {
+      for (const [audience, entry] of byAudience) {
+        const idleSince = Math.max(entry.lastUsed, entry.lease?.usableUntil ?? 0, entry.rejectedUntil);
+        if (now - idleSince > EVICT_AFTER_MS && !this.flights.has(entry)) byAudience.delete(audience);
+      }
+      if (byAudience.size === 0) this.entries.delete(provider);
     }
   }
 }
 
-/**
- * One provider call, bounded by `timeoutMs` even if the provider ignores its abort signal.
- * On timeout the provider gets a moment to reject with its own, more specific error.
- */
-async function attemptFetch(provider: IdTokenProvider, audience: string, timeoutMs: number): Promise<string> {
-  const controller = new AbortController();
-  const call = provider.getIdToken(audience, { signal: controller.signal });
-  call.catch(() => undefined);
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => {
-        controller.abort();
-        const generic = new IdTokenFetchError(`timed out after ${timeoutMs} ms`, audience, true);
-        const grace = sleep(ABORT_GRACE_MS).then(() => Promise.reject(generic));
-        Promise.race([call, grace]).then(
-          () => reject(generic),
-          (error: unknown) => reject(error instanceof IdTokenFetchError ? error : generic),
-        );
-      },
-      Math.max(timeoutMs, 1),
-    );
-  });
-  try {
-    return await Promise.race([call, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function checkToken(token: unknown, audience: string): string {
-  const payload = typeof token === 'string' ? decodeJwt(token)?.payload : undefined;
-  if (!payload || typeof payload.exp !== 'number' || !Number.isFinite(payload.exp)) {
-    // Say what came back without echoing it: it may be a credential of some other kind.
-    throw new IdTokenFetchError(
-      'the token source returned something that is not a JWT with an exp claim',
-      audience,
-      true,
-    );
-  }
-  return token as string;
-}
-
-function toFetchError(error: unknown, audience: string): IdTokenFetchError {
-  if (error instanceof IdTokenFetchError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new IdTokenFetchError(`token provider failed: ${message}`, audience, true, { cause: error });
+function shutdownError(audience: string): IdTokenFetchError {
+  return new IdTokenFetchError('the application is shutting down', audience, false);
 }

@@ -30,6 +30,8 @@ export type TokenRejectionReason =
  */
 export class TokenVerificationError extends Error {
   override readonly name = 'TokenVerificationError';
+  /** The token's `aud` as received (JSON, shortened), for logs; absent when it could not be decoded. */
+  receivedAudience?: string;
 
   constructor(
     /** Machine-readable reason code. */
