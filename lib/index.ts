@@ -13,7 +13,7 @@ export { ServiceClient } from './outbound/client/service-client.js';
 export { getServiceClientToken, InjectServiceClient } from './outbound/client/service-client.token.js';
 export { IdTokenProvider, type IdTokenRequestOptions } from './outbound/token/id-token.provider.js';
 export { GoogleIdTokenProvider, type GoogleIdTokenProviderOptions } from './outbound/token/google-id-token.provider.js';
-export { IdTokenCache } from './outbound/token/id-token.cache.js';
+export { IdTokenCache, type GetIdTokenOptions } from './outbound/token/id-token.cache.js';
 export type { IdTokenCacheOptions } from './outbound/token/id-token-cache.options.js';
 
 // Inbound: guard, decorators, verifier, keys
@@ -34,4 +34,5 @@ export { SigningKeyStore } from './inbound/keys/signing-key.store.js';
 // Errors
 export { CloudRunAuthConfigError } from './shared/errors/config.error.js';
 export { IdTokenFetchError } from './shared/errors/id-token-fetch.error.js';
+export { TargetRejectedTokenError } from './shared/errors/target-rejected-token.error.js';
 export { TokenVerificationError, type TokenRejectionReason } from './shared/errors/token-verification.error.js';

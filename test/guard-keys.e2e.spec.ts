@@ -124,4 +124,16 @@ describe.each(PLATFORMS)('signing keys behind the guard on %s', (platform) => {
     await sleep(COOLDOWN_MS);
     expect(await status(mint(emu, AUDIENCE))).toBe(200);
   });
+
+  it('logs the first refusal of a reason at warn, with the audience received and expected, the next ones at debug', async () => {
+    const { logger } = await start();
+    const wrong = mint(emu, 'https://wrong-service.a.run.app');
+    expect(await status(wrong)).toBe(401);
+    expect(await status(mint(emu, 'https://wrong-service.a.run.app'))).toBe(401);
+    const lines = logger.lines.filter((l) => l.text.includes('reason=invalid_audience'));
+    expect(lines.map((l) => l.level)).toEqual(['warn', 'debug']);
+    expect(lines[0]!.text).toContain('audience received "https://wrong-service.a.run.app"');
+    expect(lines[0]!.text).toContain(`expected one of ["${AUDIENCE}"]`);
+    expect(logger.lines.map((l) => l.text).join('\n')).not.toContain(wrong);
+  });
 });

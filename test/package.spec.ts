@@ -17,6 +17,7 @@ const EXPECTED_MAIN_EXPORTS = [
   'IdTokenProvider',
   'InjectServiceClient',
   'ServiceClient',
+  'TargetRejectedTokenError',
   'getServiceClientToken',
   // Inbound verification
   'AllowedCallers',

@@ -223,6 +223,19 @@ describe('IdTokenVerifier', () => {
     await expect(v.verify(token)).resolves.toMatchObject({ signatureVerified: true });
   });
 
+  it('refreshes the keys in the background before max-age, while verifications go on with the current ones', async () => {
+    const v = verifier();
+    await v.verify(mint(emu, AUDIENCE));
+    expect(emu.requestCount(CERTS)).toBe(1);
+    clock += 541_000; // past nine tenths of max-age (600 s)
+    emu.fail(CERTS, { mode: 'hang', times: 1 });
+    const started = Date.now();
+    await expect(v.verify(mint(emu, AUDIENCE))).resolves.toMatchObject({ signatureVerified: true });
+    // Verified with the current keys: the refresh (hung here) was not waited for (keyFetchTimeoutMs is 5 s).
+    expect(Date.now() - started).toBeLessThan(1000);
+    await expect.poll(() => emu.requestCount(CERTS)).toBe(2);
+  });
+
   describe('JWKS refetching', () => {
     // Valid claims so each token reaches the key lookup; signed once, since the signature is never reached.
     let signed: string | undefined;

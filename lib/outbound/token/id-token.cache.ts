@@ -192,6 +192,7 @@ export class IdTokenCache implements BeforeApplicationShutdown, OnApplicationShu
   private async fetchWithRetry(provider: IdTokenProvider, audience: string, signal: AbortSignal): Promise<string> {
     const { timeoutMs, deadlineMs, initialBackoffMs, maxBackoffMs } = this.options;
     const deadline = Date.now() + deadlineMs;
+    let previous: IdTokenFetchError | undefined;
     for (let attempt = 0; ; attempt++) {
       const remaining = deadline - Date.now();
       let failure: IdTokenFetchError;
@@ -203,13 +204,16 @@ export class IdTokenCache implements BeforeApplicationShutdown, OnApplicationShu
       }
       const delay = Math.random() * Math.min(maxBackoffMs, initialBackoffMs * 2 ** attempt);
       if (!failure.retryable || Date.now() + delay >= deadline) {
+        // An attempt the deadline cut short says less than the failure before it.
+        const reported = remaining < timeoutMs && previous ? previous : failure;
         throw new IdTokenFetchError(
-          `Could not obtain an ID token for audience ${audience} after ${attempt + 1} attempt(s): ${failure.message}`,
+          `Could not obtain an ID token for audience ${audience} after ${attempt + 1} attempt(s): ${reported.message}`,
           audience,
           failure.retryable,
-          { cause: failure.cause ?? failure },
+          { cause: reported.cause ?? reported },
         );
       }
+      previous = failure;
       await sleep(delay, signal);
     }
   }
