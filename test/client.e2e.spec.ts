@@ -202,13 +202,23 @@ describe('ServiceClient against the emulator', () => {
     expect(payloadOf(bearer(target.requests[0]!.headers)!).aud).toBe(audience);
   });
 
-  it('keeps the Observable API and cancels on unsubscribe', async () => {
-    target.setHandler((req) => req.url === '/slow');
+  it('keeps the Observable API and aborts the request on unsubscribe', async () => {
+    // The target never answers /slow and never closes it: only the client can end that connection.
+    let closedByClient: boolean | undefined;
+    target.setHandler((req, res) => {
+      if (req.url !== '/slow') return false;
+      res.on('close', () => (closedByClient = !res.writableEnded));
+      return true;
+    });
     app = await createCallerApp({ services: [{ name: 'orders', url: target.url }] });
     const client = clientOf(app, 'orders');
-    const sub = client.get('/slow').subscribe({ error: () => undefined });
+    const delivered = vi.fn();
+    const sub = client.get('/slow').subscribe({ next: delivered, error: delivered });
     await vi.waitFor(() => expect(target.requests).toHaveLength(1));
+    expect(closedByClient).toBeUndefined();
     sub.unsubscribe();
+    await vi.waitFor(() => expect(closedByClient).toBe(true), { timeout: 1000, interval: 10 });
+    expect(delivered).not.toHaveBeenCalled();
     const { data } = await firstValueFrom(client.get<{ path: string }>('/after'));
     expect(data.path).toBe('/after');
     expect(client.service).toMatchObject({ name: 'orders', audience: target.url, tokenHeader: 'authorization' });

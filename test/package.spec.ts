@@ -120,4 +120,13 @@ describe('package.json', () => {
     expect(caretMajors(pkg.peerDependencies['@nestjs/core'])).toEqual([11, 12]);
     expect(caretMajors(pkg.peerDependencies['google-auth-library'])).toEqual([10, 11]);
   });
+
+  it('requires axios 1.16.1 or later, and installs one for the tests', () => {
+    // Older axios could send a request, its ID token included, in clear text to an HTTPS_PROXY.
+    expect(pkg.peerDependencies.axios).toBe('^1.16.1');
+    const installed = JSON.parse(readFileSync(join(root, 'node_modules/axios/package.json'), 'utf8')).version;
+    const [major, minor, patch] = (installed as string).split('.').map(Number) as [number, number, number];
+    expect(major).toBe(1);
+    expect(minor * 1000 + patch, installed).toBeGreaterThanOrEqual(16 * 1000 + 1);
+  });
 });

@@ -4,6 +4,7 @@ export const EMULATOR_DEFAULTS = {
   tokenLifetimeSeconds: 3600,
   projectId: 'emulator-project',
   certsMaxAgeSeconds: 21600,
+  maxRecordedRequests: 10000,
 } as const;
 
 /** Options of {@link startEmulator}. */
@@ -18,6 +19,8 @@ export interface EmulatorOptions {
   projectId?: string;
   /** `Cache-Control: max-age` of the JWKS response. @default 21600 */
   certsMaxAgeSeconds?: number;
+  /** How many of the most recent requests {@link Emulator.requests} keeps (0: none). @default 10000 */
+  maxRecordedRequests?: number;
 }
 
 /** Options of {@link Emulator.mintIdToken}. */
@@ -55,7 +58,13 @@ export interface RecordedRequest {
   body: string;
 }
 
-/** A running emulator: a GCE metadata server and a Google JWKS endpoint on loopback. */
+/**
+ * A running emulator: a GCE metadata server and a Google JWKS endpoint on loopback.
+ * It answers only requests whose `Host` is its own address (`127.0.0.1`, `localhost` or `[::1]`
+ * with its port) or a metadata server name (`metadata.google.internal`, `metadata`,
+ * `169.254.169.254`, without a port or with its own); others get a 403 and are not recorded, so a
+ * web page cannot read tokens through DNS rebinding.
+ */
 export interface Emulator {
   /** `host:port`, the value for `GCE_METADATA_HOST`. */
   metadataHost: string;
@@ -89,9 +98,15 @@ export interface Emulator {
   mintIdToken(claims?: Record<string, unknown>, options?: MintOptions): string;
   /** Adds a new current signing key (the previous one stays published, as Google does); returns its kid. */
   rotateKeys(options?: { dropPrevious?: boolean }): string;
-  /** Requests received whose path equals `path`, or ends with `/path` when `path` is relative; all when omitted. */
+  /**
+   * Recorded requests whose path equals `path`, or ends with `/path` when `path` is relative; all when omitted.
+   * Only the most recent `maxRecordedRequests` (default 10 000) are kept.
+   */
   requestCount(path?: string): number;
-  /** The recorded requests, filtered like {@link Emulator.requestCount}. */
+  /**
+   * The recorded requests (headers in full, bearer tokens included), filtered like
+   * {@link Emulator.requestCount}; the most recent `maxRecordedRequests` (default 10 000), oldest first.
+   */
   requests(path?: string): RecordedRequest[];
   /** Makes the next `times` requests to `path` misbehave. */
   fail(path: string, options: FailOptions): void;

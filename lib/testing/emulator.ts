@@ -12,6 +12,8 @@ import {
 } from './emulator.interface.js';
 
 const SA_PREFIX = '/computeMetadata/v1/instance/service-accounts/';
+// Names clients use for the metadata server (gcp-metadata tries the IP, then the FQDN with a dot).
+const METADATA_HOSTS = ['metadata.google.internal', 'metadata.google.internal.', 'metadata', '169.254.169.254'];
 const STRIPPED_SIGNATURE = 'SIGNATURE_REMOVED_BY_GOOGLE';
 
 interface Failure extends Required<Omit<FailOptions, 'delayMs'>> {
@@ -22,13 +24,18 @@ interface Failure extends Required<Omit<FailOptions, 'delayMs'>> {
 /**
  * Starts a local stand-in for Google's side of service-to-service auth: the GCE/Cloud Run
  * metadata server (identity, token, email, project-id) and the JWKS/PEM certificate endpoints,
- * signing real RS256 tokens with keys generated at start. Binds to 127.0.0.1 only.
+ * signing real RS256 tokens with keys generated at start. Binds to 127.0.0.1 only, and refuses
+ * requests addressed to another host name (see {@link Emulator}).
  */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const email = options.serviceAccountEmail ?? EMULATOR_DEFAULTS.serviceAccountEmail;
   const lifetime = options.tokenLifetimeSeconds ?? EMULATOR_DEFAULTS.tokenLifetimeSeconds;
   const projectId = options.projectId ?? EMULATOR_DEFAULTS.projectId;
   const maxAge = options.certsMaxAgeSeconds ?? EMULATOR_DEFAULTS.certsMaxAgeSeconds;
+  const maxRecorded = options.maxRecordedRequests ?? EMULATOR_DEFAULTS.maxRecordedRequests;
+  if (!Number.isSafeInteger(maxRecorded) || maxRecorded < 0) {
+    throw new RangeError(`maxRecordedRequests must be a whole number >= 0, got ${String(maxRecorded)}`);
+  }
   // A stable numeric subject per email, like Google's unique id.
   const subjectOf = (who: string) =>
     BigInt('0x' + Buffer.from(who).toString('hex').slice(0, 26).padEnd(26, '0'))
@@ -39,6 +46,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   let recorded: RecordedRequest[] = [];
   let failures: Failure[] = [];
   const sockets = new Set<Socket>();
+  let allowedHosts = new Set<string>(); // filled once the port is known
 
   const matches = (pattern: string, path: string) =>
     pattern.startsWith('/') ? path === pattern : path.endsWith('/' + pattern);
@@ -131,6 +139,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   };
 
   const server = createServer((req, res) => {
+    // A page whose name was rebound to 127.0.0.1 reaches this port with its own name as Host.
+    if (!allowedHosts.has(req.headers.host?.toLowerCase() ?? '')) {
+      res.writeHead(403, { 'Content-Type': 'text/plain', Connection: 'close' });
+      return res.end('Forbidden: unexpected Host header\n');
+    }
     const url = new URL(req.url ?? '/', 'http://metadata.google.internal');
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -143,6 +156,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         headers: { ...req.headers },
         body,
       });
+      // Bounded: a long-running emulator (the CLI) must not keep every bearer token it saw.
+      if (recorded.length > maxRecorded) recorded.shift();
       const failure = failures.find((f) => f.times > 0 && matches(f.path, url.pathname));
       if (!failure) return handle(req, res, url, body);
       failure.times -= 1;
@@ -170,6 +185,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  const own = ['127.0.0.1', 'localhost', '[::1]'];
+  allowedHosts = new Set([
+    ...own.map((host) => `${host}:${port}`),
+    ...(port === 80 ? own : []), // the default port is left out of Host
+    ...METADATA_HOSTS.flatMap((host) => [host, `${host}:${port}`]),
+  ]);
   const url = `http://127.0.0.1:${port}`;
   const endpoints = new TokenEndpoints({ url, projectId, lifetime, mint });
 

@@ -103,6 +103,42 @@ class PublicController {
   }
 }
 
+/** Skipped as a whole; routes that name their callers are guarded again unless they skip themselves. */
+@Controller('skipped')
+@UseGuards(CloudRunAuthGuard)
+@SkipCloudRunAuth()
+class SkippedController {
+  @Get()
+  open() {
+    return { ok: true };
+  }
+
+  @Get('special')
+  @AllowedCallers(SPECIAL_CALLER)
+  special(@Caller('email') email: string) {
+    return { email };
+  }
+
+  @Get('special-but-skipped')
+  @AllowedCallers(SPECIAL_CALLER)
+  @SkipCloudRunAuth(true)
+  specialButSkipped() {
+    return { ok: true };
+  }
+}
+
+/** `@SkipCloudRunAuth()` and `@AllowedCallers()` both on the class: skipped. */
+@Controller('skipped-team')
+@UseGuards(CloudRunAuthGuard)
+@SkipCloudRunAuth()
+@AllowedCallers(TEAM_WILDCARD)
+class SkippedTeamController {
+  @Get()
+  open() {
+    return { ok: true };
+  }
+}
+
 /** Targets of Pub/Sub push, Cloud Tasks and Cloud Scheduler. */
 @Controller('push')
 @UseGuards(CloudRunAuthGuard)
@@ -191,6 +227,8 @@ export const ALL_CONTROLLERS: Type[] = [
   TeamController,
   OpenController,
   PublicController,
+  SkippedController,
+  SkippedTeamController,
   PushController,
 ];
 

@@ -7,6 +7,10 @@ import { ALLOWED_CALLERS_METADATA } from '../inbound.constants.js';
  * (a route's list wins over its controller's). Entries are exact emails (case-insensitive)
  * or `*@PROJECT_ID.iam.gserviceaccount.com`; anything else throws when the class is loaded.
  *
+ * On a route, it also brings the route back under the guard inside a `@SkipCloudRunAuth()`
+ * controller, unless the route itself has `@SkipCloudRunAuth()`. It does not make a route
+ * guarded on its own: the guard must run there (`@UseGuards(CloudRunAuthGuard)` or `mount`).
+ *
  * ```ts
  * @AllowedCallers('scheduler@my-project.iam.gserviceaccount.com')
  * ```

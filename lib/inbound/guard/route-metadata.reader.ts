@@ -27,14 +27,27 @@ export class RouteMetadataReader {
     const controller = context.getClass();
     let metadata = this.byHandler.get(handler);
     if (metadata === undefined || metadata.controller !== controller) {
-      const targets = [handler, controller];
+      const routeAllowList = this.reflector.get<CallerAllowList | undefined>(ALLOWED_CALLERS_METADATA, handler);
       metadata = {
         controller,
-        skip: this.reflector.getAllAndOverride<boolean | undefined>(SKIP_CLOUD_RUN_AUTH_METADATA, targets) === true,
-        allowList: this.reflector.getAllAndOverride<CallerAllowList | undefined>(ALLOWED_CALLERS_METADATA, targets),
+        skip: this.skip(handler, controller, routeAllowList !== undefined),
+        allowList:
+          routeAllowList ?? this.reflector.get<CallerAllowList | undefined>(ALLOWED_CALLERS_METADATA, controller),
       };
       this.byHandler.set(handler, metadata);
     }
     return metadata;
+  }
+
+  /**
+   * The route's own `@SkipCloudRunAuth(true|false)` decides; else a route `@AllowedCallers()`
+   * guards it even in a skipped controller (naming callers is the more specific intent);
+   * else the controller's `@SkipCloudRunAuth()`.
+   */
+  private skip(handler: Function, controller: Function, routeHasAllowList: boolean): boolean {
+    const onRoute = this.reflector.get<boolean | undefined>(SKIP_CLOUD_RUN_AUTH_METADATA, handler);
+    if (onRoute !== undefined) return onRoute === true;
+    if (routeHasAllowList) return false;
+    return this.reflector.get<boolean | undefined>(SKIP_CLOUD_RUN_AUTH_METADATA, controller) === true;
   }
 }

@@ -1,12 +1,22 @@
 import { IdTokenFetchError } from '../../shared/errors/id-token-fetch.error.js';
 import { AuthorizedUserSource } from './authorized-user.source.js';
+import { assertCredentialEndpoints } from './credential-endpoints.js';
 import type { CredentialSource } from './credential-source.interface.js';
 import { ExternalAccountSource } from './external-account.source.js';
 import { ImpersonatedSource, parseImpersonationUrl } from './impersonated.source.js';
 import { ServiceAccountSource } from './service-account.source.js';
 
-/** The source for one credentials JSON, by its `type`; `origin` says where it was found. */
+/**
+ * The source for one credentials JSON, by its `type`; `origin` says where it was found.
+ * Its endpoints (nested `source_credentials` included) are checked first, so a file that would
+ * send secrets in clear text fails before any request.
+ */
 export function sourceFromJson(json: Record<string, unknown>, origin: string): CredentialSource {
+  assertCredentialEndpoints(json, origin);
+  return build(json, origin);
+}
+
+function build(json: Record<string, unknown>, origin: string): CredentialSource {
   switch (json.type) {
     case 'service_account':
       return new ServiceAccountSource(json, origin);
@@ -27,7 +37,7 @@ export function sourceFromJson(json: Record<string, unknown>, origin: string): C
         );
       }
       return new ImpersonatedSource(
-        sourceFromJson(source as Record<string, unknown>, `source_credentials of ${origin}`),
+        build(source as Record<string, unknown>, `source_credentials of ${origin}`),
         target.email,
         {
           delegates: Array.isArray(json.delegates) ? json.delegates.map(String) : [],
