@@ -135,7 +135,10 @@ export class CloudRunAuthGuard implements CanActivate {
     return true;
   }
 
-  /** Whether `@SkipCloudRunAuth()` applies (the route's setting wins over the controller's). */
+  /**
+   * Whether `@SkipCloudRunAuth()` applies: the route's own setting, else guarded when the route has
+   * its own `@AllowedCallers()`, else the controller's setting.
+   */
   protected shouldSkip(context: ExecutionContext): boolean {
     return this.routes.read(context).skip;
   }

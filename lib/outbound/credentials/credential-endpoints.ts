@@ -38,7 +38,7 @@ export function assertCredentialEndpoints(json: Record<string, unknown>, origin:
       resolveSecureUrl(value, field);
     } catch (error) {
       if (!(error instanceof CloudRunAuthConfigError)) throw error;
-      throw new IdTokenFetchError(`${field} of ${spec.label} (${origin}) ${detailOf(error)}`, '', false);
+      throw new IdTokenFetchError(`${field} of ${spec.label} (${origin}) ${error.problem}`, '', false);
     }
   }
   const source = json.source_credentials;
@@ -56,10 +56,4 @@ function isInstanceMetadataUrl(value: unknown): boolean {
   if (typeof value !== 'string' || !URL.canParse(value)) return false;
   const url = new URL(value);
   return url.protocol === 'http:' && INSTANCE_METADATA_HOSTS.has(url.hostname);
-}
-
-/** The rule's own words, without the configuration error's prefix (this is not a module option). */
-function detailOf(error: CloudRunAuthConfigError): string {
-  const prefix = new CloudRunAuthConfigError('', error.field).message;
-  return error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
 }

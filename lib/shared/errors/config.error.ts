@@ -6,10 +6,11 @@ export class CloudRunAuthConfigError extends Error {
   override readonly name = 'CloudRunAuthConfigError';
 
   constructor(
-    message: string,
+    /** What is wrong, without the field: `must be an https: URL, ...`. */
+    readonly problem: string,
     /** Where the problem is, e.g. `services[orders].url` or `inbound.allowedCallers`. */
     readonly field: string,
   ) {
-    super(`nestjs-cloud-run-auth: invalid configuration at ${field}: ${message}`);
+    super(`nestjs-cloud-run-auth: invalid configuration at ${field}: ${problem}`);
   }
 }
