@@ -59,6 +59,12 @@ function exportNamesInChildProcess(mode: 'esm' | 'cjs', specifier: string): stri
   return JSON.parse(lastLine);
 }
 
+/** The files the import and require conditions of `subpath` point at. */
+function conditionFiles(subpath: string): string[] {
+  const entry = pkg.exports[subpath] as Record<'import' | 'require', { types: string; default: string }>;
+  return [entry.import.types, entry.import.default, entry.require.types, entry.require.default];
+}
+
 /** Majors allowed by a range like "^11.0.0 || ^12.0.0" (caret ranges only). */
 function caretMajors(range: string): number[] {
   return range.split('||').map((part) => {
@@ -70,9 +76,8 @@ function caretMajors(range: string): number[] {
 
 describe('built package (dist/)', () => {
   beforeAll(() => {
-    const missing = ENTRY_POINTS.map((e) => pkg.exports?.[e.subpath]?.default as string | undefined).filter(
-      (file): file is string => !!file && !existsSync(join(root, file)),
-    );
+    const files = ENTRY_POINTS.flatMap((e) => conditionFiles(e.subpath));
+    const missing = files.filter((file) => !existsSync(join(root, file)));
     if (!existsSync(join(root, 'dist')) || missing.length > 0) {
       throw new Error(
         `dist/ is missing or incomplete (${missing.join(', ') || 'dist/'}). ` +
@@ -92,27 +97,98 @@ describe('built package (dist/)', () => {
   });
 });
 
+describe('each build uses its own module system for its peers', () => {
+  // A ServiceClient's error from a 500 answer, checked against the AxiosError the app itself loads.
+  const script = (load: (name: string) => string) => `
+    ${load('reflect-metadata')};
+    const http = ${load('node:http')};
+    const { NestFactory } = ${load('@nestjs/core')};
+    const { AxiosError } = ${load('axios')};
+    const { CloudRunAuthModule, getServiceClientToken } = ${load('nestjs-cloud-run-auth')};
+    const server = http.createServer((req, res) => { res.statusCode = 500; res.end(); }).listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const url = 'http://127.0.0.1:' + server.address().port;
+    const root = CloudRunAuthModule.forRoot([{ name: 'orders', url, authenticate: false }]);
+    const app = await NestFactory.createApplicationContext(root, { logger: false });
+    const error = await app.get(getServiceClientToken('orders')).axiosRef.get('/x').catch((e) => e);
+    console.log(JSON.stringify({ status: error.response.status, isAppAxiosError: error instanceof AxiosError }));
+    await app.close();
+    server.close();`;
+  const runIn = (mode: 'esm' | 'cjs', code: string) =>
+    JSON.parse(
+      execFileSync(
+        process.execPath,
+        ['--no-warnings', `--input-type=${mode === 'esm' ? 'module' : 'commonjs'}`, '-e', code],
+        { cwd: root, encoding: 'utf8' },
+      )
+        .trim()
+        .split('\n')
+        .at(-1)!,
+    );
+
+  it("CommonJS: require() gives errors that are instanceof the app's own AxiosError", () => {
+    const code = `(async () => {${script((name) => `require('${name}')`)}})();`;
+    expect(runIn('cjs', code)).toEqual({ status: 500, isAppAxiosError: true });
+  });
+
+  it("ESM: import gives errors that are instanceof the app's own AxiosError", () => {
+    expect(
+      runIn(
+        'esm',
+        script((name) => `await import('${name}')`),
+      ),
+    ).toEqual({ status: 500, isAppAxiosError: true });
+  });
+
+  it('one process loading both builds gets two separate modules (documented: load one)', () => {
+    const code = `(async () => {
+      const cjs = require('nestjs-cloud-run-auth');
+      const esm = await import('nestjs-cloud-run-auth');
+      console.log(JSON.stringify({ same: cjs.CloudRunAuthModule === esm.CloudRunAuthModule }));
+    })();`;
+    expect(runIn('cjs', code)).toEqual({ same: false });
+  });
+});
+
 describe('package.json', () => {
   it('is an ES module package that only publishes dist/', () => {
     expect(pkg.type).toBe('module');
     expect(pkg.files).toEqual(['dist']);
   });
 
-  it.each(ENTRY_POINTS)('exports "$subpath" with types and default conditions that exist in dist/', ({ subpath }) => {
-    const entry = pkg.exports[subpath];
-    expect(entry).toBeTypeOf('object');
-    // "types" must come first: TypeScript picks the first matching condition.
-    expect(Object.keys(entry)).toEqual(['types', 'default']);
-    for (const file of [entry.types, entry.default] as string[]) {
-      expect(file).toMatch(/^\.\/dist\//);
+  it.each(ENTRY_POINTS)(
+    'exports "$subpath" for import and require, each with its own types, in dist/',
+    ({ subpath }) => {
+      const entry = pkg.exports[subpath];
+      expect(Object.keys(entry)).toEqual(['import', 'require']);
+      for (const [condition, build] of [
+        ['import', 'esm'],
+        ['require', 'cjs'],
+      ] as const) {
+        // "types" must come first: TypeScript picks the first matching condition.
+        expect(Object.keys(entry[condition])).toEqual(['types', 'default']);
+        expect(entry[condition].default).toMatch(new RegExp(`^\\./dist/${build}/.*\\.js$`));
+        expect(entry[condition].types).toBe(entry[condition].default.replace(/\.js$/, '.d.ts'));
+      }
+    },
+  );
+
+  it('marks the CommonJS build as such, so that Node does not read it as ESM', () => {
+    expect(JSON.parse(readFileSync(join(root, 'dist/cjs/package.json'), 'utf8'))).toEqual({ type: 'commonjs' });
+  });
+
+  it('has main, types and typesVersions for node10 resolution (TypeScript with module: commonjs)', () => {
+    expect(pkg.main).toBe('./dist/cjs/index.js');
+    expect(pkg.types).toBe('./dist/cjs/index.d.ts');
+    expect(pkg.typesVersions).toEqual({ '*': { testing: ['./dist/cjs/testing/index.d.ts'] } });
+    for (const file of [pkg.main, pkg.types, pkg.typesVersions['*'].testing[0]] as string[]) {
       expect(existsSync(join(root, file)), `${file} should exist after the build`).toBe(true);
     }
   });
 
-  it('has legacy main/types fields that point at existing files', () => {
-    for (const file of [pkg.main, pkg.types] as string[]) {
-      expect(existsSync(join(root, file)), `${file} should exist after the build`).toBe(true);
-    }
+  it('publishes no install-time script and builds on prepack', () => {
+    for (const hook of ['preinstall', 'install', 'postinstall', 'prepare']) expect(pkg.scripts[hook]).toBeUndefined();
+    expect(pkg.scripts.prepack).toBe('npm run build');
   });
 
   it('declares supported peer majors', () => {

@@ -1,5 +1,5 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import { Logger, type BeforeApplicationShutdown, type OnApplicationShutdown } from '@nestjs/common';
 import { SingleFlight } from '../../shared/async/single-flight.js';
 import { SigningKeyStore } from './signing-key.store.js';
 import { TokenVerificationError } from '../../shared/errors/token-verification.error.js';
@@ -36,7 +36,7 @@ const REFRESH_AHEAD_SHARE = 0.1;
  *   `keys_unavailable`, and the failure is logged once.
  * - The body is read as a stream and abandoned past 1 MiB.
  */
-export class JwksKeyStore extends SigningKeyStore implements BeforeApplicationShutdown {
+export class JwksKeyStore extends SigningKeyStore implements BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('CloudRunAuth');
   private readonly flight = new SingleFlight<'jwks'>();
   private keys: Map<string, KeyObject> | undefined;
@@ -95,6 +95,11 @@ export class JwksKeyStore extends SigningKeyStore implements BeforeApplicationSh
   /** Aborts a fetch in flight, so that nothing of the store keeps the process alive. */
   beforeApplicationShutdown(): void {
     this.flight.abortAll(() => new TokenVerificationError('keys_unavailable', 'the application is shutting down'));
+  }
+
+  /** The same, for an application closed without `beforeApplicationShutdown`. */
+  onApplicationShutdown(): void {
+    this.beforeApplicationShutdown();
   }
 
   private unavailable(): TokenVerificationError {
