@@ -11,6 +11,7 @@ export type { ResolvedServiceDefinition, ServiceDefinition } from './outbound/se
 export type { CredentialsOptions } from './outbound/credentials/credentials-options.interface.js';
 export { ServiceClient } from './outbound/client/service-client.js';
 export { getServiceClientToken, InjectServiceClient } from './outbound/client/service-client.token.js';
+export { CloudRunAuthExceptionFilter } from './outbound/client/cloud-run-auth-exception.filter.js';
 export { IdTokenProvider, type IdTokenRequestOptions } from './outbound/token/id-token.provider.js';
 export { GoogleIdTokenProvider, type GoogleIdTokenProviderOptions } from './outbound/token/google-id-token.provider.js';
 export { IdTokenCache, type GetIdTokenOptions } from './outbound/token/id-token.cache.js';

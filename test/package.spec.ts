@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
  */
 const EXPECTED_MAIN_EXPORTS = [
   'CloudRunAuthConfigError',
+  'CloudRunAuthExceptionFilter',
   'CloudRunAuthModule',
   'GoogleIdTokenProvider',
   'IdTokenCache',

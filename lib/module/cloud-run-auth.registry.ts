@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { ResolvedServiceDefinition } from '../outbound/service-definition.interface.js';
 import { CloudRunAuthConfigError } from '../shared/errors/config.error.js';
 import { describeDeclaration, type ModuleDeclaration } from './module-declaration.js';
@@ -10,6 +10,7 @@ import { describeDeclaration, type ModuleDeclaration } from './module-declaratio
  */
 @Injectable()
 export class CloudRunAuthRegistry {
+  private readonly logger = new Logger('CloudRunAuth');
   private root: ModuleDeclaration | undefined;
   private readonly services = new Map<string, { service: ResolvedServiceDefinition; declaration: ModuleDeclaration }>();
 
@@ -26,7 +27,10 @@ export class CloudRunAuthRegistry {
     this.root = declaration;
   }
 
-  /** Adds the services of one module; a name declared elsewhere fails naming both declarations. */
+  /**
+   * Adds the services of one module; a name declared elsewhere fails naming both declarations.
+   * Warns once for each service that `allowInsecureHttp` lets use plain http on a network.
+   */
   register(
     services: ReadonlyMap<string, ResolvedServiceDefinition>,
     declaration: ModuleDeclaration,
@@ -42,7 +46,15 @@ export class CloudRunAuthRegistry {
       }
       this.services.set(name, { service, declaration });
     }
+    for (const service of services.values()) if (service.insecureHttp) this.warnInsecure(service);
     return services;
+  }
+
+  private warnInsecure({ name, origin, authenticate }: ResolvedServiceDefinition): void {
+    this.logger.warn(
+      `services[${name}].allowInsecureHttp: requests to ${origin}${authenticate ? ' and their ID tokens' : ''} ` +
+        'travel in clear text (plain http to a host that is not loopback). For a local network only; refused on Cloud Run',
+    );
   }
 
   /** Every registered service. */

@@ -6,7 +6,10 @@ import type { IdTokenProvider } from './token/id-token.provider.js';
 export interface ServiceDefinition {
   /** Name used with `@InjectServiceClient(name)`; unique within the application. */
   name: string;
-  /** Base URL of the service, e.g. `https://orders-abc-uc.a.run.app`. `http:` only for loopback. */
+  /**
+   * Base URL of the service, e.g. `https://orders-abc-uc.a.run.app`. `http:` only for loopback
+   * (`localhost`, `127.0.0.1`, `::1`), or to any host with `allowInsecureHttp`.
+   */
   url: string;
   /** `aud` of the ID tokens sent to it. @default the origin of `url` (what Cloud Run accepts) */
   audience?: string;
@@ -26,6 +29,15 @@ export interface ServiceDefinition {
   credentials?: CredentialsOptions;
   /** Extra axios configuration of this client (timeouts, headers, …); `baseURL` comes from `url`. @default {} */
   http?: AxiosRequestConfig;
+  /**
+   * Allow a plain `http:` `url` to a host that is not loopback, e.g. `http://orders:8080` in a
+   * docker compose network: requests **and their ID tokens** then cross that network in clear
+   * text. For local networks only: refused at boot on Cloud Run (`K_SERVICE` or `CLOUD_RUN_JOB`
+   * set), and a warning is logged at boot for each service it lets through. Changes nothing
+   * else: `https:` and loopback URLs, and the credential endpoints, keep their rules.
+   * @default false
+   */
+  allowInsecureHttp?: boolean;
 }
 
 /** A `ServiceDefinition` after validation, with defaults applied (frozen). */
@@ -38,6 +50,8 @@ export interface ResolvedServiceDefinition {
   readonly tokenHeader: 'authorization' | 'x-serverless-authorization';
   readonly authenticate: boolean;
   readonly http: Readonly<AxiosRequestConfig>;
+  /** `url` is plain `http:` to a host that is not loopback, let through by `allowInsecureHttp`. */
+  readonly insecureHttp: boolean;
   /** The identity that mints this service's tokens: the module's, or its own `credentials`'. */
   readonly tokenProvider: IdTokenProvider;
 }

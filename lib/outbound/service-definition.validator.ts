@@ -1,11 +1,23 @@
 import { CloudRunAuthConfigError } from '../shared/errors/config.error.js';
-import { assertKnownKeys, assertObject, resolveSecureUrl } from '../shared/options/option.assertions.js';
+import { assertKnownKeys, assertObject, isLoopbackUrl, resolveSecureUrl } from '../shared/options/option.assertions.js';
 import { adapterRefusal } from './client/adapter.rule.js';
 import { validateCredentials } from './credentials/credentials-options.validator.js';
 import type { ResolvedServiceDefinition, ServiceDefinition } from './service-definition.interface.js';
 import type { TokenProviderRegistry } from './token/token-provider.registry.js';
 
-const SERVICE_KEYS = ['name', 'url', 'audience', 'tokenHeader', 'authenticate', 'credentials', 'http'];
+const SERVICE_KEYS = [
+  'name',
+  'url',
+  'audience',
+  'tokenHeader',
+  'authenticate',
+  'credentials',
+  'http',
+  'allowInsecureHttp',
+];
+
+/** Set in every Cloud Run container: `K_SERVICE` in services (and functions), `CLOUD_RUN_JOB` in jobs. */
+const CLOUD_RUN_VARIABLES = ['K_SERVICE', 'CLOUD_RUN_JOB'];
 
 /**
  * Validates a list of service definitions (of `forRoot` or of one `forFeature`) and applies
@@ -40,8 +52,12 @@ function resolveService(
   }
   const at = `services[${name}]`;
   assertKnownKeys(definition, SERVICE_KEYS, at);
-  // ID tokens must not cross a network in clear text.
-  const url = resolveSecureUrl(definition.url, `${at}.url`);
+  const allowInsecureHttp = checkAllowInsecureHttp(definition.allowInsecureHttp, `${at}.allowInsecureHttp`);
+  // ID tokens must not cross a network in clear text, unless this service opted in off Cloud Run.
+  const url = resolveSecureUrl(definition.url, `${at}.url`, {
+    allowInsecureHttp,
+    insecureHttpHint: 'on a local network (e.g. docker compose) set allowInsecureHttp: true on this service',
+  });
   if (url.username || url.password) {
     throw new CloudRunAuthConfigError('must not contain credentials', `${at}.url`);
   }
@@ -72,6 +88,22 @@ function resolveService(
     tokenHeader,
     authenticate: definition.authenticate ?? true,
     http: Object.freeze({ ...http }),
+    insecureHttp: url.protocol === 'http:' && !isLoopbackUrl(url),
     tokenProvider: identities.forService(validateCredentials(definition.credentials, `${at}.credentials`)),
   });
+}
+
+/** `allowInsecureHttp` as a boolean; refused on Cloud Run, where every service has an https URL. */
+function checkAllowInsecureHttp(value: unknown, field: string): boolean {
+  if (value === undefined || value === false) return false;
+  if (value !== true) throw new CloudRunAuthConfigError('must be a boolean', field);
+  const onCloudRun = CLOUD_RUN_VARIABLES.find((name) => process.env[name]);
+  if (onCloudRun) {
+    throw new CloudRunAuthConfigError(
+      `is refused on Cloud Run (${onCloudRun} is set): ID tokens must not cross a network in clear text; ` +
+        'call the service by its https URL and remove this option from the deployed configuration',
+      field,
+    );
+  }
+  return true;
 }

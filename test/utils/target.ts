@@ -10,8 +10,11 @@ export interface TargetRequest {
 
 export type TargetHandler = (req: TargetRequest, res: ServerResponse) => boolean | void;
 
-/** A loopback HTTP target that records every request; `handler` may answer first (return true). */
-export async function startTarget(handler?: TargetHandler) {
+/**
+ * A loopback HTTP target that records every request; `handler` may answer first (return true).
+ * `host` is an IPv4 address to listen on, e.g. `127.0.0.2`: loopback to Linux, but not to the library.
+ */
+export async function startTarget(handler?: TargetHandler, host = '127.0.0.1') {
   const requests: TargetRequest[] = [];
   const sockets = new Set<Socket>();
   let current = handler;
@@ -35,10 +38,10 @@ export async function startTarget(handler?: TargetHandler) {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(0, host, r));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     port,
     requests,
     setHandler(next?: TargetHandler) {

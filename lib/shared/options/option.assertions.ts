@@ -32,12 +32,25 @@ export function isEmail(value: unknown): value is string {
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
+/** Whether `url` names this machine by one of the hosts plain http is always allowed to. */
+export function isLoopbackUrl(url: URL): boolean {
+  return LOOPBACK.has(url.hostname);
+}
+
+/** Options of {@link resolveSecureUrl}. */
+export interface SecureUrlOptions {
+  /** Also accept plain `http:` to a host that is not loopback: an explicit opt-in of the field's owner. @default false */
+  allowInsecureHttp?: boolean;
+  /** Appended to the refusal of plain http to a host that is not loopback, e.g. how to opt in. @default none */
+  insecureHttpHint?: string;
+}
+
 /**
  * Parses an endpoint option that credentials or keys travel over: absolute, and `https:`,
  * or plain `http:` to loopback only (emulators); anything on a network in clear text could be
- * read or swapped on the path.
+ * read or swapped on the path. `allowInsecureHttp` lifts the loopback rule for one field.
  */
-export function resolveSecureUrl(value: unknown, field: string): URL {
+export function resolveSecureUrl(value: unknown, field: string, options: SecureUrlOptions = {}): URL {
   let url: URL;
   try {
     url = new URL(value as string);
@@ -47,9 +60,10 @@ export function resolveSecureUrl(value: unknown, field: string): URL {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new CloudRunAuthConfigError(`must be an https: URL, got ${url.protocol}`, field);
   }
-  if (url.protocol === 'http:' && !LOOPBACK.has(url.hostname)) {
+  if (url.protocol === 'http:' && !isLoopbackUrl(url) && !options.allowInsecureHttp) {
+    const hint = options.insecureHttpHint ? `; ${options.insecureHttpHint}` : '';
     throw new CloudRunAuthConfigError(
-      `must be an https: URL; plain http is only allowed to loopback (localhost, 127.0.0.1, ::1), got host ${url.hostname}`,
+      `must be an https: URL; plain http is only allowed to loopback (localhost, 127.0.0.1, ::1), got host ${url.hostname}${hint}`,
       field,
     );
   }
