@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['dist/**', 'sample-app/dist/**', 'node_modules/**', 'coverage/**', '.ci/node22/**'],
+    ignores: ['dist/**', 'sample-app/dist/**', 'node_modules/**', 'coverage/**', '.ci/node22/**', 'test/.snippets/**'],
   },
   eslint.configs.recommended,
   {
