@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   Controller,
   Get,
@@ -22,9 +22,10 @@ import {
   InjectServiceClient,
   ServiceClient,
 } from '../lib/index.js';
-import { startEmulator, type Emulator } from '../lib/testing/index.js';
+import type { Emulator } from '../lib/testing/index.js';
 import { CapturingLogger, PLATFORMS, type Platform } from './utils/guarded-app.js';
-import { bearer, startTarget, type Target } from './utils/target.js';
+import { bearer, type Target } from './utils/target.js';
+import { useLoopbackStack } from './utils/loopback-stack.js';
 
 const IDENTITY = '/computeMetadata/v1/instance/service-accounts/default/identity';
 /** Small, so that a token failure is reached in well under a second. */
@@ -72,19 +73,10 @@ let emu: Emulator;
 let target: Target;
 let running: INestApplication | undefined;
 
-beforeAll(async () => {
-  emu = await startEmulator();
-});
-afterAll(() => emu?.close());
-beforeEach(async () => {
-  emu.reset();
-  process.env.GCE_METADATA_HOST = emu.metadataHost;
-  target = await startTarget();
-});
+useLoopbackStack((stack) => ({ emu, target } = stack));
 afterEach(async () => {
   await running?.close();
   running = undefined;
-  await target.close();
 });
 
 /** A real caller application on 127.0.0.1 whose `orders` client calls `target`. */

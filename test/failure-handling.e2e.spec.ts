@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Controller, Get, Module, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { CanceledError, isAxiosError } from 'axios';
@@ -17,10 +17,11 @@ import {
   TargetRejectedTokenError,
   type CloudRunAuthModuleOptions,
 } from '../lib/index.js';
-import { startEmulator, type Emulator } from '../lib/testing/index.js';
+import type { Emulator } from '../lib/testing/index.js';
 import { clientOf, createCallerApp } from './utils/caller-app.js';
 import { runScript } from './utils/child-process.js';
 import { startTarget, type Target } from './utils/target.js';
+import { useLoopbackStack } from './utils/loopback-stack.js';
 
 const IDENTITY = '/computeMetadata/v1/instance/service-accounts/default/identity';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -31,20 +32,13 @@ let target: Target;
 let app: INestApplication | undefined;
 let dir: string;
 
-beforeAll(async () => {
-  emu = await startEmulator();
-});
-afterAll(() => emu?.close());
-beforeEach(async () => {
-  emu.reset();
-  process.env.GCE_METADATA_HOST = emu.metadataHost;
-  target = await startTarget();
+useLoopbackStack((stack) => ({ emu, target } = stack));
+beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'failures-'));
 });
 afterEach(async () => {
   await app?.close();
   app = undefined;
-  await target.close();
 });
 
 const boot = async (options: CloudRunAuthModuleOptions) =>

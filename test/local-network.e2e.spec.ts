@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Module, type INestApplication, type ModuleMetadata } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
@@ -8,9 +8,10 @@ import {
   type CloudRunAuthModuleOptions,
   type ServiceClient,
 } from '../lib/index.js';
-import { startEmulator, type Emulator } from '../lib/testing/index.js';
+import type { Emulator } from '../lib/testing/index.js';
 import { CapturingLogger } from './utils/guarded-app.js';
-import { bearer, payloadOf, startTarget, type Target } from './utils/target.js';
+import { bearer, payloadOf, type Target } from './utils/target.js';
+import { useLoopbackStack } from './utils/loopback-stack.js';
 
 /**
  * `allowInsecureHttp`: plain http to a host on a local network (docker compose's
@@ -27,21 +28,15 @@ let target: Target;
 let app: INestApplication | undefined;
 let logger: CapturingLogger;
 
-beforeAll(async () => {
-  emu = await startEmulator();
-});
-afterAll(() => emu?.close());
-beforeEach(async () => {
-  emu.reset();
-  process.env.GCE_METADATA_HOST = emu.metadataHost;
-  target = await startTarget(undefined, '127.0.0.2');
+// 127.0.0.2 is loopback to Linux but not to the library: a stand-in for a host on a network.
+useLoopbackStack((stack) => ({ emu, target } = stack), '127.0.0.2');
+beforeEach(() => {
   logger = new CapturingLogger();
 });
 afterEach(async () => {
   for (const name of CLOUD_RUN_VARIABLES) delete process.env[name];
   await app?.close();
   app = undefined;
-  await target.close();
 });
 
 async function boot(imports: NonNullable<ModuleMetadata['imports']>): Promise<INestApplication> {

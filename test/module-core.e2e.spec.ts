@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   Controller,
   Get,
@@ -27,8 +27,9 @@ import {
   type CallerIdentity,
   type ResolvedInboundOptions,
 } from '../lib/index.js';
-import { startEmulator, type Emulator } from '../lib/testing/index.js';
-import { startTarget, type Target } from './utils/target.js';
+import type { Emulator } from '../lib/testing/index.js';
+import { type Target } from './utils/target.js';
+import { useLoopbackStack } from './utils/loopback-stack.js';
 
 const IDENTITY = '/computeMetadata/v1/instance/service-accounts/default/identity';
 
@@ -36,19 +37,10 @@ let emu: Emulator;
 let target: Target;
 let app: INestApplication | undefined;
 
-beforeAll(async () => {
-  emu = await startEmulator();
-  process.env.GCE_METADATA_HOST = emu.metadataHost;
-});
-afterAll(() => emu?.close());
-beforeEach(async () => {
-  emu.reset();
-  target = await startTarget();
-});
+useLoopbackStack((stack) => ({ emu, target } = stack));
 afterEach(async () => {
   await app?.close();
   app = undefined;
-  await target.close();
 });
 
 async function boot(
