@@ -6,7 +6,18 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['dist/**', 'sample-app/dist/**', 'node_modules/**', 'coverage/**', '.ci/node22/**', 'test/.snippets/**'],
+    // test/fixtures/*/ are apps with their own package.json and tsconfig.json, type-checked and
+    // tested against the packed package by test/fixtures/run.sh (their .ts files are not in
+    // tsconfig.spec.json); test/.snippets/ holds the documentation's code blocks while they compile.
+    ignores: [
+      'dist/**',
+      'sample-app/dist/**',
+      'node_modules/**',
+      'coverage/**',
+      '.ci/node22/**',
+      'test/.snippets/**',
+      'test/fixtures/*/**',
+    ],
   },
   eslint.configs.recommended,
   {

@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   oxc: {
@@ -6,6 +6,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.spec.ts'],
+    // Apps tested against the packed package by test/fixtures/run.sh, with their own runners.
+    exclude: [...configDefaults.exclude, 'test/fixtures/**'],
     reporters: ['default', './test/utils/summary.reporter.ts'],
     setupFiles: ['./test/setup.ts'],
     testTimeout: 20_000,
