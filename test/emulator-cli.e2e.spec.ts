@@ -1,5 +1,5 @@
-import { createPublicKey, verify, type JsonWebKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createPrivateKey, createPublicKey, sign, verify, type JsonWebKey } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,7 +51,10 @@ describe('cloud-run-auth-emulator (the built bin)', { timeout: 60_000 }, () => {
     ]);
     const [, metadataHost] = await running.waitForStdout(/export GCE_METADATA_HOST=(\S+)/);
     const [, certsUrl] = await running.waitForStdout(/certs URL \(JWKS\)\s+(\S+)/);
+    const [, metadataIp] = await running.waitForStdout(/export GCE_METADATA_IP=(\S+)/);
+    const [, keyFile] = await running.waitForStdout(/export GOOGLE_APPLICATION_CREDENTIALS=(\S+)/);
     expect(metadataHost).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(metadataIp).toBe(metadataHost);
     expect(certsUrl).toBe(`http://${metadataHost}/oauth2/v3/certs`);
     expect(running.stdout()).toContain('gateway@my-project.iam.gserviceaccount.com');
 
@@ -76,10 +79,38 @@ describe('cloud-run-auth-emulator (the built bin)', { timeout: 60_000 }, () => {
     });
     expect((claims.exp as number) - (claims.iat as number)).toBe(600);
 
+    // The printed key file: owner-only, the same account, token_uri here; a grant signed for
+    // Google's token URL (as Python google-auth 2.x and Node sign them) gets an ID token.
+    expect(statSync(keyFile!).mode & 0o777).toBe(0o600);
+    const key = JSON.parse(readFileSync(keyFile!, 'utf8'));
+    expect(key).toMatchObject({
+      type: 'service_account',
+      client_email: 'gateway@my-project.iam.gserviceaccount.com',
+      token_uri: `http://${metadataHost}/token`,
+    });
+    const now = Math.floor(Date.now() / 1000);
+    const segment = (json: unknown) => Buffer.from(JSON.stringify(json)).toString('base64url');
+    const input = `${segment({ alg: 'RS256', typ: 'JWT', kid: key.private_key_id })}.${segment({
+      iss: key.client_email,
+      aud: 'https://oauth2.googleapis.com/token',
+      iat: now,
+      exp: now + 3600,
+      target_audience: audience,
+    })}`;
+    const assertion = `${input}.${sign('sha256', Buffer.from(input), createPrivateKey(key.private_key)).toString('base64url')}`;
+    const grant = await fetch(key.token_uri, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion }),
+    });
+    expect(grant.status).toBe(200);
+    const { id_token } = (await grant.json()) as { id_token: string };
+    expect(verifyWithJwks(id_token, jwks)).toMatchObject({ aud: audience, email: key.client_email });
+
     running.child.kill('SIGTERM');
     expect(await running.exited).toEqual({ code: 0, signal: null });
     expect(running.stdout()).toContain('Stopped (SIGTERM)');
     expect(await isListening(metadataHost)).toBe(false);
+    expect(existsSync(keyFile!), 'the key file is removed on stop').toBe(false);
   });
 
   it('--json prints one machine-readable line; Ctrl-C (SIGINT) stops it cleanly', async () => {
@@ -91,7 +122,10 @@ describe('cloud-run-auth-emulator (the built bin)', { timeout: 60_000 }, () => {
       certsUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/oauth2\/v3\/certs$/),
       serviceAccountEmail: 'caller@emulator-project.iam.gserviceaccount.com',
       tokenLifetimeSeconds: 3600,
+      env: { GCE_METADATA_HOST: info.metadataHost, GCE_METADATA_IP: info.metadataHost },
+      keyFile: expect.stringMatching(/service-account\.json$/),
     });
+    expect(JSON.parse(readFileSync(info.keyFile, 'utf8')).client_email).toBe(info.serviceAccountEmail);
     const email = await fetch(
       `http://${info.metadataHost}/computeMetadata/v1/instance/service-accounts/default/email`,
       {
@@ -104,6 +138,7 @@ describe('cloud-run-auth-emulator (the built bin)', { timeout: 60_000 }, () => {
     expect(await running.exited).toEqual({ code: 0, signal: null });
     expect(running.stdout().trim().split('\n')).toHaveLength(1);
     expect(await isListening(info.metadataHost)).toBe(false);
+    expect(existsSync(info.keyFile)).toBe(false);
   });
 
   it('--help prints the usage and exits 0', async () => {

@@ -24,8 +24,10 @@ export const DEFAULT_PROJECT_ID = EMULATOR_DEFAULTS.projectId;
 export const USAGE = `Usage: cloud-run-auth-emulator [options]
 
 Runs a local stand-in for Google's side of Cloud Run service-to-service auth on 127.0.0.1:
-a metadata server that hands out real RS256-signed ID tokens, and the certificate
-endpoints (JWKS and PEM) to verify them with. Stops on Ctrl-C or SIGTERM.
+a metadata server that hands out real RS256-signed ID tokens, the certificate endpoints
+(JWKS and X.509 PEM) to verify them with, and Google's OAuth token, STS and IAM Credentials
+endpoints. Writes a service-account key for it to a temporary file, removed when it stops.
+Stops on Ctrl-C or SIGTERM.
 
 Options:
   -p, --port <port>                TCP port on 127.0.0.1; 0 picks a free one   (default ${DEFAULT_PORT})
@@ -37,8 +39,10 @@ Options:
   -h, --help                       show this help
 
 Then, in the shell that runs your service:
-  export GCE_METADATA_HOST=127.0.0.1:<port>      # ID tokens come from the emulator
+  export GCE_METADATA_HOST=127.0.0.1:<port>      # ID tokens come from the emulator (every client library)
+  export GCE_METADATA_IP=127.0.0.1:<port>        # also for Python, whose availability check uses it
   inbound.certsUrl = http://127.0.0.1:<port>/oauth2/v3/certs   # the guard verifies with its keys
+or, for key-based flows, GOOGLE_APPLICATION_CREDENTIALS=<the key file it prints>.
 `;
 
 /** Parses and validates the command line (without `node` and the script path). */

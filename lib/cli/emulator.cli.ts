@@ -1,4 +1,7 @@
 #!/usr/bin/env node
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startEmulator } from '../testing/emulator.js';
 import type { Emulator } from '../testing/emulator.interface.js';
 import { parseEmulatorArgs, UsageError, USAGE, type EmulatorCliOptions } from './emulator.args.js';
@@ -59,14 +62,33 @@ async function main(argv: readonly string[]): Promise<void> {
     return;
   }
   if (stopping) return stop();
-  process.stdout.write(options.json ? describeJson(emulator, options) : describe(emulator, options));
+  const keyFile = writeKeyFile(emulator);
+  process.stdout.write(options.json ? describeJson(emulator, options, keyFile) : describe(emulator, options, keyFile));
 }
 
-function describeJson(emulator: Emulator, options: EmulatorCliOptions): string {
+/**
+ * A service-account key of the emulator's account, `token_uri` pointing at it, for clients that
+ * take `GOOGLE_APPLICATION_CREDENTIALS`. Owner-only, in its own temporary directory, removed when
+ * the process exits (not after a SIGKILL; the key is good for this emulator only).
+ */
+function writeKeyFile(emulator: Emulator): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cloud-run-auth-emulator-'));
+  const path = join(dir, 'service-account.json');
+  writeFileSync(path, JSON.stringify(emulator.createServiceAccountKey(), null, 2) + '\n', { mode: 0o600 });
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return path;
+}
+
+function describeJson(emulator: Emulator, options: EmulatorCliOptions, keyFile: string): string {
   return (
     JSON.stringify({
       url: emulator.url,
       metadataHost: emulator.metadataHost,
+      env: {
+        GCE_METADATA_HOST: emulator.metadataHost,
+        GCE_METADATA_IP: emulator.metadataHost,
+      },
+      keyFile,
       certsUrl: emulator.certsUrl,
       pemCertsUrl: emulator.pemCertsUrl,
       tokenUri: emulator.tokenUri,
@@ -79,7 +101,7 @@ function describeJson(emulator: Emulator, options: EmulatorCliOptions): string {
   );
 }
 
-function describe(emulator: Emulator, options: EmulatorCliOptions): string {
+function describe(emulator: Emulator, options: EmulatorCliOptions, keyFile: string): string {
   const identity =
     `${emulator.url}/computeMetadata/v1/instance/service-accounts/default/identity` +
     `?audience=https://my-service.example.run.app&format=full`;
@@ -88,14 +110,19 @@ function describe(emulator: Emulator, options: EmulatorCliOptions): string {
   token lifetime    ${options.tokenLifetimeSeconds} s
   project id        ${options.projectId}
 
-Callers get their ID tokens from it as the metadata server:
-  export GCE_METADATA_HOST=${emulator.metadataHost}
+Callers get their tokens from it as the metadata server (every client library):
+  export GCE_METADATA_HOST=${emulator.metadataHost}   # Node, Go, Python (before google-auth 1.16.1: GCE_METADATA_ROOT)
+  export GCE_METADATA_IP=${emulator.metadataHost}     # Python's availability check (GET /); Node reads it first
   (a credentials file wins over the metadata server: unset GOOGLE_APPLICATION_CREDENTIALS,
    and point CLOUDSDK_CONFIG at an empty directory if you have gcloud application-default credentials)
 
+Or as the token endpoint of a key of the same account (Python, Go, curl, this library;
+Node's google-auth-library sends key grants to Google, whatever the key's token_uri says):
+  export GOOGLE_APPLICATION_CREDENTIALS=${keyFile}
+
 Verifiers check signatures against its keys:
   certs URL (JWKS)  ${emulator.certsUrl}      set it as inbound.certsUrl
-  certs URL (PEM)   ${emulator.pemCertsUrl}
+  certs URL (PEM)   ${emulator.pemCertsUrl}      X.509 certificates, as Google's v1 certs
 
 Other Google endpoints it stands in for:
   OAuth token       ${emulator.tokenUri}

@@ -3,6 +3,8 @@ export const EMULATOR_DEFAULTS = {
   serviceAccountEmail: 'caller@emulator-project.iam.gserviceaccount.com',
   tokenLifetimeSeconds: 3600,
   projectId: 'emulator-project',
+  projectNumber: '123456789012',
+  region: 'us-central1',
   certsMaxAgeSeconds: 21600,
   maxRecordedRequests: 10000,
 } as const;
@@ -17,7 +19,11 @@ export interface EmulatorOptions {
   tokenLifetimeSeconds?: number;
   /** Project id served at `/computeMetadata/v1/project/project-id`. @default 'emulator-project' */
   projectId?: string;
-  /** `Cache-Control: max-age` of the JWKS response. @default 21600 */
+  /** Served at `project/numeric-project-id`, and in `instance/zone` and `instance/region`. @default '123456789012' */
+  projectNumber?: string;
+  /** The region of `instance/region` (`projects/NUMBER/regions/REGION`) and `instance/zone` (`REGION-1`). @default 'us-central1' */
+  region?: string;
+  /** `Cache-Control: max-age` of the certificate responses (JWKS and PEM). @default 21600 */
   certsMaxAgeSeconds?: number;
   /** How many of the most recent requests {@link Emulator.requests} keeps (0: none). @default 10000 */
   maxRecordedRequests?: number;
@@ -59,24 +65,28 @@ export interface RecordedRequest {
 }
 
 /**
- * A running emulator: a GCE metadata server and a Google JWKS endpoint on loopback.
+ * A running emulator on loopback: a GCE / Cloud Run metadata server, Google's certificate
+ * endpoints, and its OAuth token, STS and IAM Credentials endpoints.
  * It answers only requests whose `Host` is its own address (`127.0.0.1`, `localhost` or `[::1]`
  * with its port) or a metadata server name (`metadata.google.internal`, `metadata`,
  * `169.254.169.254`, without a port or with its own); others get a 403 and are not recorded, so a
  * web page cannot read tokens through DNS rebinding.
  */
 export interface Emulator {
-  /** `host:port`, the value for `GCE_METADATA_HOST`. */
+  /** `host:port`, the value for `GCE_METADATA_HOST` (and `GCE_METADATA_IP`, which Python's availability probe uses). */
   metadataHost: string;
   /** `http://host:port`. */
   url: string;
   /** JWKS URL, the stand-in for `https://www.googleapis.com/oauth2/v3/certs`. */
   certsUrl: string;
-  /** PEM map URL, the stand-in for `https://www.googleapis.com/oauth2/v1/certs`. */
+  /** `{ kid: X.509 certificate PEM }` URL, the stand-in for `https://www.googleapis.com/oauth2/v1/certs`. */
   pemCertsUrl: string;
   /** The email the metadata server reports and puts in tokens. */
   serviceAccountEmail: string;
-  /** OAuth 2.0 token endpoint (JWT-bearer and refresh-token grants), the stand-in for `https://oauth2.googleapis.com/token`. */
+  /**
+   * OAuth 2.0 token endpoint (JWT-bearer and refresh-token grants), the stand-in for
+   * `https://oauth2.googleapis.com/token`. Assertions may name it or Google's token URLs as `aud`.
+   */
   tokenUri: string;
   /** Security Token Service endpoint (token exchange), the stand-in for `https://sts.googleapis.com/v1/token`. */
   stsUrl: string;

@@ -1,7 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { createSigningKey, signJwt, toJwk, type SigningKey } from './signing-key.js';
-import { TokenEndpoints } from './token-endpoints.js';
+import { Certificates } from './certificates.js';
+import { createMetadataServer } from './metadata-server.js';
+import { Principals } from './principals.js';
+import { createSigningKey, signJwt, type SigningKey } from './signing-key.js';
+import { handleTokenEndpoint, type EndpointContext } from './token-endpoints.js';
 import {
   EMULATOR_DEFAULTS,
   type Emulator,
@@ -11,10 +15,11 @@ import {
   type RecordedRequest,
 } from './emulator.interface.js';
 
-const SA_PREFIX = '/computeMetadata/v1/instance/service-accounts/';
 // Names clients use for the metadata server (gcp-metadata tries the IP, then the FQDN with a dot).
 const METADATA_HOSTS = ['metadata.google.internal', 'metadata.google.internal.', 'metadata', '169.254.169.254'];
 const STRIPPED_SIGNATURE = 'SIGNATURE_REMOVED_BY_GOOGLE';
+/** What Cloud Run's metadata server reports as the default account's scopes. */
+const METADATA_SCOPES = ['https://www.googleapis.com/auth/cloud-platform'];
 
 interface Failure extends Required<Omit<FailOptions, 'delayMs'>> {
   path: string;
@@ -23,18 +28,26 @@ interface Failure extends Required<Omit<FailOptions, 'delayMs'>> {
 
 /**
  * Starts a local stand-in for Google's side of service-to-service auth: the GCE/Cloud Run
- * metadata server (identity, token, email, project-id) and the JWKS/PEM certificate endpoints,
- * signing real RS256 tokens with keys generated at start. Binds to 127.0.0.1 only, and refuses
- * requests addressed to another host name (see {@link Emulator}).
+ * metadata server, the certificate endpoints (JWKS and X.509 PEM), and the OAuth token, STS and
+ * IAM Credentials endpoints, signing real RS256 tokens with keys generated at start. Binds to
+ * 127.0.0.1 only, and refuses requests addressed to another host name (see {@link Emulator}).
  */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const email = options.serviceAccountEmail ?? EMULATOR_DEFAULTS.serviceAccountEmail;
   const lifetime = options.tokenLifetimeSeconds ?? EMULATOR_DEFAULTS.tokenLifetimeSeconds;
   const projectId = options.projectId ?? EMULATOR_DEFAULTS.projectId;
+  const projectNumber = options.projectNumber ?? EMULATOR_DEFAULTS.projectNumber;
+  const region = options.region ?? EMULATOR_DEFAULTS.region;
   const maxAge = options.certsMaxAgeSeconds ?? EMULATOR_DEFAULTS.certsMaxAgeSeconds;
   const maxRecorded = options.maxRecordedRequests ?? EMULATOR_DEFAULTS.maxRecordedRequests;
   if (!Number.isSafeInteger(maxRecorded) || maxRecorded < 0) {
     throw new RangeError(`maxRecordedRequests must be a whole number >= 0, got ${String(maxRecorded)}`);
+  }
+  if (!/^[1-9]\d{0,19}$/.test(projectNumber)) {
+    throw new RangeError(`projectNumber must be a project number (digits), got ${JSON.stringify(projectNumber)}`);
+  }
+  if (!/^[a-z]+-[a-z]+\d+$/.test(region)) {
+    throw new RangeError(`region must be a region name such as us-central1, got ${JSON.stringify(region)}`);
   }
   // A stable numeric subject per email, like Google's unique id.
   const subjectOf = (who: string) =>
@@ -47,6 +60,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   let failures: Failure[] = [];
   const sockets = new Set<Socket>();
   let allowedHosts = new Set<string>(); // filled once the port is known
+  const certificates = new Certificates();
 
   const matches = (pattern: string, path: string) =>
     pattern.startsWith('/') ? path === pattern : path.endsWith('/' + pattern);
@@ -69,73 +83,51 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     const token = signJwt(keys[0]!, payload, mintOptions.header);
     return mintOptions.stripSignature ? `${token.slice(0, token.lastIndexOf('.'))}.${STRIPPED_SIGNATURE}` : token;
   };
+  /** An ID token for `who` as Google issues them: `sub` its unique id, `azp` that too unless given. */
+  const mintFor: EndpointContext['mintIdToken'] = (who, audience, { includeEmail = true, azp } = {}) =>
+    mint({
+      aud: audience,
+      sub: subjectOf(who),
+      azp: azp ?? subjectOf(who),
+      email: includeEmail ? who : undefined,
+      email_verified: includeEmail ? true : undefined,
+    });
 
-  const send = (
-    res: ServerResponse,
-    status: number,
-    body: string,
-    type = 'application/text',
-    extra: Record<string, string> = {},
-  ) => {
-    res.writeHead(status, { 'Content-Type': type, 'Metadata-Flavor': 'Google', ...extra });
+  const send = (res: ServerResponse, status: number, body: string, headers: Record<string, string>) => {
+    res.writeHead(status, headers);
     res.end(body);
+  };
+  const notFound = (res: ServerResponse) => send(res, 404, 'Not Found\n', { 'Content-Type': 'text/html' });
+  const certsHeaders = {
+    'Content-Type': 'application/json; charset=UTF-8',
+    'Cache-Control': `public, max-age=${maxAge}, must-revalidate, no-transform`,
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse, url: URL, body: string): void => {
     const path = url.pathname;
     if (req.method === 'POST') {
-      const answer = endpoints.handle(path, req.headers, body);
-      if (answer) return send(res, answer.status, JSON.stringify(answer.json), 'application/json; charset=utf-8');
-      return send(res, 404, 'Not Found', 'text/html');
-    }
-    if (path === '/oauth2/v3/certs') {
-      return send(res, 200, JSON.stringify({ keys: keys.map(toJwk) }), 'application/json', {
-        'Cache-Control': `public, max-age=${maxAge}, must-revalidate, no-transform`,
+      const answer = handleTokenEndpoint(path, req.headers, body, endpoints);
+      if (!answer) return notFound(res);
+      return send(res, answer.status, JSON.stringify(answer.json), {
+        'Content-Type': 'application/json; charset=UTF-8',
       });
     }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return send(res, 405, 'Method Not Allowed\n', { 'Content-Type': 'text/html', Allow: 'GET, HEAD, POST' });
+    }
+    if (path === '/oauth2/v3/certs') return send(res, 200, JSON.stringify(certificates.jwks(keys)), certsHeaders);
     if (path === '/oauth2/v1/certs') {
-      const pems = Object.fromEntries(
-        keys.map((k) => [k.kid, k.publicKey.export({ type: 'spki', format: 'pem' }).toString()]),
-      );
-      return send(res, 200, JSON.stringify(pems), 'application/json', {
-        'Cache-Control': `public, max-age=${maxAge}, must-revalidate, no-transform`,
-      });
+      return send(res, 200, JSON.stringify(certificates.pemCertificates(keys)), certsHeaders);
     }
-    if (!path.startsWith('/computeMetadata/')) return send(res, 404, 'Not Found', 'text/html');
-    // The real metadata server refuses requests without the flavor header or that look proxied.
-    if (req.headers['metadata-flavor'] !== 'Google' || req.headers['x-forwarded-for']) {
-      return send(res, 403, 'Missing Metadata-Flavor:Google header.', 'text/html');
-    }
-    if (path === '/computeMetadata/v1/project/project-id') return send(res, 200, projectId);
-    if (
-      path === '/computeMetadata/v1/instance' ||
-      path === '/computeMetadata/v1/instance/' ||
-      path === '/computeMetadata/v1/'
-    ) {
-      return send(res, 200, 'service-accounts/\n');
-    }
-    if (path.startsWith(SA_PREFIX)) {
-      const [account, leaf] = path.slice(SA_PREFIX.length).split('/');
-      if (account !== 'default' && account !== email) return send(res, 404, 'Not Found', 'text/html');
-      if (leaf === 'email') return send(res, 200, email);
-      if (leaf === 'token') {
-        const token = endpoints.issueAccessToken(email);
-        return send(
-          res,
-          200,
-          JSON.stringify({ access_token: token, expires_in: lifetime - 1, token_type: 'Bearer' }),
-          'application/json',
-        );
-      }
-      if (leaf === 'identity') {
-        const audience = url.searchParams.get('audience');
-        if (!audience) return send(res, 400, 'non-empty audience parameter required', 'text/html');
-        const full = url.searchParams.get('format') === 'full';
-        const token = mint({ aud: audience, ...(full ? {} : { email: undefined, email_verified: undefined }) });
-        return send(res, 200, token);
-      }
-    }
-    return send(res, 404, 'Not Found', 'text/html');
+    const answer = metadata(url, req.headers);
+    if (!answer) return notFound(res);
+    send(res, answer.status, answer.body, {
+      'Metadata-Flavor': 'Google',
+      Server: 'Metadata Server for VM',
+      'X-XSS-Protection': '0',
+      'X-Frame-Options': 'SAMEORIGIN',
+      ...answer.headers,
+    });
   };
 
   const server = createServer((req, res) => {
@@ -163,9 +155,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       failure.times -= 1;
       switch (failure.mode) {
         case 'error':
-          return send(res, 503, 'Service Unavailable', 'text/html');
+          return send(res, 503, 'Service Unavailable', { 'Content-Type': 'text/html', 'Metadata-Flavor': 'Google' });
         case 'garbage':
-          return send(res, 200, '<html>definitely not a token</html>', 'text/html');
+          return send(res, 200, '<html>definitely not a token</html>', {
+            'Content-Type': 'text/html',
+            'Metadata-Flavor': 'Google',
+          });
         case 'hang':
           return; // never answered; close() destroys the socket
         case 'slow': {
@@ -192,7 +187,19 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     ...METADATA_HOSTS.flatMap((host) => [host, `${host}:${port}`]),
   ]);
   const url = `http://127.0.0.1:${port}`;
-  const endpoints = new TokenEndpoints({ url, projectId, lifetime, mint });
+  const principals = new Principals(`${url}/token`, projectId);
+  const endpoints: EndpointContext = { tokenUri: `${url}/token`, lifetime, principals, mintIdToken: mintFor };
+  const metadata = createMetadataServer({
+    email,
+    projectId,
+    projectNumber,
+    region,
+    instanceId: `00${randomBytes(31).toString('hex')}`,
+    scopes: METADATA_SCOPES,
+    lifetime,
+    issueAccessToken: (who) => principals.issueAccessToken(who),
+    identity: (audience, full) => mintFor(email, audience, { includeEmail: full }),
+  });
 
   const select = (path?: string) => (path === undefined ? recorded : recorded.filter((r) => matches(path, r.path)));
 
@@ -205,9 +212,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     tokenUri: `${url}/token`,
     stsUrl: `${url}/v1/token`,
     iamCredentialsUrl: url,
-    createServiceAccountKey: (who = email) => endpoints.createServiceAccountKey(who),
-    createUserCredentials: (who = 'developer@example.com') => endpoints.createUserCredentials(who),
-    principalOf: (accessToken) => endpoints.principalOf(accessToken),
+    createServiceAccountKey: (who = email) => principals.createServiceAccountKey(who),
+    createUserCredentials: (who = 'developer@example.com') => principals.createUserCredentials(who),
+    principalOf: (accessToken) => principals.principalOf(accessToken),
     get currentKid() {
       return keys[0]!.kid;
     },

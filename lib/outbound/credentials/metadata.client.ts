@@ -3,9 +3,24 @@ import { IdTokenFetchError } from '../../shared/errors/id-token-fetch.error.js';
 /** The link-local address every GCP runtime serves its metadata server on. */
 export const DEFAULT_METADATA_HOST = '169.254.169.254';
 
-/** `GCE_METADATA_HOST` (or the older `GCE_METADATA_IP`) when set, as google-auth-library reads them. */
+/**
+ * The metadata server address from the environment, read exactly as google-auth-library's
+ * gcp-metadata reads it: `GCE_METADATA_IP` first, then `GCE_METADATA_HOST` (empty counts as
+ * unset), else `169.254.169.254`. The value is `host[:port]` or a URL (`http://127.0.0.1:8090`);
+ * see {@link metadataUrl}.
+ */
 export function metadataHostFromEnv(env: NodeJS.ProcessEnv = process.env): string {
-  return env.GCE_METADATA_HOST || env.GCE_METADATA_IP || DEFAULT_METADATA_HOST;
+  return env.GCE_METADATA_IP || env.GCE_METADATA_HOST || DEFAULT_METADATA_HOST;
+}
+
+/**
+ * The URL of `/computeMetadata/v1/<path>` on the metadata server at `host`, built as gcp-metadata
+ * builds it: `http://` is prepended unless the value starts with `http://` or `https://`, and a
+ * path in the value is replaced. Throws a `TypeError` when the result is not a URL.
+ */
+export function metadataUrl(host: string, path: string): string {
+  const base = /^https?:\/\//.test(host) ? host : `http://${host}`;
+  return new URL(`/computeMetadata/v1/${path}`, base).href;
 }
 
 /**
@@ -36,7 +51,14 @@ export async function fetchMetadataAccessToken(
 
 /** GETs `.../service-accounts/default/<path>` and returns the body of a genuine metadata-server answer. */
 async function getMetadata(host: string, path: string, audience: string, signal?: AbortSignal): Promise<string> {
-  const url = `http://${host}/computeMetadata/v1/instance/service-accounts/default/${path}`;
+  let url: string;
+  try {
+    url = metadataUrl(host, `instance/service-accounts/default/${path}`);
+  } catch (error) {
+    throw new IdTokenFetchError(`metadata server address ${host} is not a host or URL`, audience, false, {
+      cause: error,
+    });
+  }
   let response: Response;
   try {
     response = await fetch(url, { headers: { 'Metadata-Flavor': 'Google' }, signal, redirect: 'error' });

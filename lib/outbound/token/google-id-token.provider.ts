@@ -8,7 +8,10 @@ import { IdTokenProvider, type IdTokenRequestOptions } from './id-token.provider
 
 /** Options of {@link GoogleIdTokenProvider}. */
 export interface GoogleIdTokenProviderOptions extends CredentialsOptions {
-  /** Metadata server `host[:port]`. @default `GCE_METADATA_HOST`, else `169.254.169.254` */
+  /**
+   * Metadata server `host[:port]` or URL (`http://127.0.0.1:8090`).
+   * @default `GCE_METADATA_IP`, else `GCE_METADATA_HOST`, else `169.254.169.254` (google-auth-library's order)
+   */
   metadataHost?: string;
   /** Environment to read ADC variables from. @default process.env */
   env?: NodeJS.ProcessEnv;
