@@ -1,4 +1,4 @@
-import type { Type } from '@nestjs/common';
+import type { ExecutionContext, Type } from '@nestjs/common';
 import type { CloudRunAuthGuard } from './guard/cloud-run-auth.guard.js';
 import type { IdTokenVerifierOptions } from './verifier/verifier-options.interface.js';
 
@@ -36,4 +36,13 @@ export interface InboundOptions extends Omit<IdTokenVerifierOptions, 'requireVer
   mount?: boolean | Type<CloudRunAuthGuard>;
   /** Largest accepted token header value, in bytes (1024 to 65536); larger ones are rejected unparsed. @default 8192 */
   maxHeaderBytes?: number;
+  /**
+   * Where the token is in execution contexts the guard cannot read on its own: `ws`, and `rpc`
+   * transports other than gRPC (HTTP, GraphQL and gRPC are built in and never call it). Returns
+   * the token (`eyJ…`, or a `Bearer eyJ…` value), or `undefined` when there is none; the token is
+   * then verified and the allow-list applied exactly as for HTTP. Without it, such contexts are
+   * refused (fail closed) with a log line naming the context type.
+   * @example extractToken: (context) => context.switchToWs().getData<{ token?: string }>()?.token
+   */
+  extractToken?: (context: ExecutionContext) => string | undefined;
 }

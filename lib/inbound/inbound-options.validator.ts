@@ -5,7 +5,7 @@ import type { InboundOptions } from './inbound-options.interface.js';
 import type { ResolvedInboundOptions } from './resolved-inbound-options.interface.js';
 import { resolveVerifierOptions, VERIFIER_OPTION_KEYS } from './verifier/verifier-options.validator.js';
 
-const GUARD_KEYS = ['allowedCallers', 'allowAnyCaller', 'mount', 'maxHeaderBytes'];
+const GUARD_KEYS = ['allowedCallers', 'allowAnyCaller', 'mount', 'maxHeaderBytes', 'extractToken'];
 const INBOUND_KEYS = [...VERIFIER_OPTION_KEYS.filter((key) => key !== 'requireVerifiedEmail'), ...GUARD_KEYS];
 const MIN_HEADER_BYTES = 1024;
 const MAX_HEADER_BYTES = 65_536;
@@ -25,6 +25,7 @@ export function resolveInboundOptions(inbound: InboundOptions | undefined): Reso
     allowAnyCaller = false,
     mount: _mount,
     maxHeaderBytes = 8192,
+    extractToken,
     ...verifierOptions
   } = inbound;
   // An empty list is no allow-list: it gets the secure-default explanation, not a bare type error.
@@ -40,6 +41,12 @@ export function resolveInboundOptions(inbound: InboundOptions | undefined): Reso
     throw new CloudRunAuthConfigError(
       `must be an integer from ${MIN_HEADER_BYTES} to ${MAX_HEADER_BYTES}`,
       'inbound.maxHeaderBytes',
+    );
+  }
+  if (extractToken !== undefined && typeof extractToken !== 'function') {
+    throw new CloudRunAuthConfigError(
+      'must be a function (context: ExecutionContext) => string | undefined',
+      'inbound.extractToken',
     );
   }
   // With allowAnyCaller the guard checks email only on routes with @AllowedCallers.
@@ -65,5 +72,6 @@ export function resolveInboundOptions(inbound: InboundOptions | undefined): Reso
       allowedCallers === undefined ? undefined : compileAllowList(allowedCallers, 'inbound.allowedCallers'),
     allowAnyCaller,
     maxHeaderBytes,
+    extractToken,
   });
 }

@@ -1,3 +1,4 @@
+import type { ExecutionContext } from '@nestjs/common';
 import type { CallerAllowList } from './allowed-callers.matcher.js';
 import type { ResolvedVerifierOptions } from './verifier/verifier-options.interface.js';
 
@@ -12,4 +13,6 @@ export interface ResolvedInboundOptions {
   readonly allowedCallers: CallerAllowList | undefined;
   readonly allowAnyCaller: boolean;
   readonly maxHeaderBytes: number;
+  /** `InboundOptions.extractToken`, when set. */
+  readonly extractToken?: (context: ExecutionContext) => string | undefined;
 }

@@ -1,5 +1,6 @@
 import { IncomingMessage } from 'node:http';
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
+import { identityCarrier } from '../guard/request.extractor.js';
 import type { CallerIdentity } from '../verifier/caller-identity.interface.js';
 
 // Kept per request object, which the guard and param decorators share on Express and Fastify,
@@ -28,12 +29,13 @@ export function getCallerIdentity(request: object): CallerIdentity | undefined {
 }
 
 /**
- * The verified caller of the current request (`CallerIdentity`), or one of its fields:
+ * The verified caller of the current request, GraphQL operation or gRPC call (`CallerIdentity`), or one of its fields:
  * `@Caller() caller: CallerIdentity`, `@Caller('email') email: string`.
  * Throws (a 500) on a route `CloudRunAuthGuard` did not authenticate, rather than returning nothing.
  */
 export const Caller = createParamDecorator((field: keyof CallerIdentity | undefined, context: ExecutionContext) => {
-  const identity = getCallerIdentity(context.switchToHttp().getRequest<object>());
+  const carrier = identityCarrier(context);
+  const identity = carrier && getCallerIdentity(carrier);
   if (!identity) {
     throw new Error('@Caller() is used on a route CloudRunAuthGuard did not authenticate (not guarded, or skipped)');
   }

@@ -22,6 +22,8 @@ import {
   rejectionForHeader,
   type InboundRejection,
 } from './inbound-rejection.js';
+import { readGrpcTokenHeader, rpcExceptionFor } from './grpc-metadata.reader.js';
+import { graphqlRequest, graphqlResponse, grpcMetadata, identityCarrier } from './request.extractor.js';
 import { RouteMetadataReader } from './route-metadata.reader.js';
 import {
   bearerToken,
@@ -90,6 +92,8 @@ export class CloudRunAuthGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     try {
       if (this.shouldSkip(context)) return true;
+      const type = context.getType<string>();
+      if (type !== 'http' && type !== 'graphql') return this.activateOther(context, type);
       const request = this.getRequest(context);
       const header = readTokenHeader(request.headers ?? {}, this.options.maxHeaderBytes, this.getRawHeaders(request));
       // After the repetition and size checks, the verifier's cache is asked before the b64token
@@ -107,11 +111,57 @@ export class CloudRunAuthGuard implements CanActivate {
     }
   }
 
-  private async verifyAndAuthorize(
-    context: ExecutionContext,
-    request: HttpRequestLike,
-    header: TokenHeader,
-  ): Promise<boolean> {
+  /**
+   * `rpc` and `ws` contexts: gRPC calls read their metadata, other contexts need
+   * `inbound.extractToken`. Refusals in `rpc` contexts are `RpcException`s (gRPC status codes for gRPC).
+   */
+  private async activateOther(context: ExecutionContext, type: string): Promise<boolean> {
+    const metadata = grpcMetadata(context);
+    try {
+      if (metadata) {
+        return await this.verifyAndAuthorize(
+          context,
+          metadata,
+          readGrpcTokenHeader(metadata, this.options.maxHeaderBytes),
+        );
+      }
+      return await this.verifyExtracted(context, type);
+    } catch (error) {
+      throw type === 'rpc' ? await rpcExceptionFor(error, metadata !== undefined) : error;
+    }
+  }
+
+  /** Verifies what `inbound.extractToken` returns; refuses (fails closed) without it. */
+  private async verifyExtracted(context: ExecutionContext, type: string): Promise<boolean> {
+    const extract = this.options.extractToken;
+    const refuse = (reason: InboundRejection['reason'], detail: string) =>
+      this.reject(context, { status: 401, reason, detail });
+    if (!extract) {
+      return refuse(
+        'unsupported_context',
+        `no token source for execution context type "${type}"; set inbound.extractToken to read one`,
+      );
+    }
+    let value: unknown;
+    try {
+      value = extract(context);
+    } catch (error) {
+      const name = error instanceof Error ? error.name : typeof error;
+      return refuse('malformed_header', `inbound.extractToken threw ${name}`);
+    }
+    if (value === undefined) return refuse('missing_token', `inbound.extractToken found no token (${type})`);
+    if (typeof value !== 'string') return refuse('malformed_header', 'inbound.extractToken returned a non-string');
+    if (value.length > this.options.maxHeaderBytes) {
+      return refuse('header_too_large', 'inbound.extractToken returned more than maxHeaderBytes');
+    }
+    const header: TokenHeader = {
+      value: /^bearer +/i.test(value) ? value : `Bearer ${value}`,
+      header: 'authorization',
+    };
+    return this.verifyAndAuthorize(context, identityCarrier(context) ?? {}, header);
+  }
+
+  private async verifyAndAuthorize(context: ExecutionContext, request: object, header: TokenHeader): Promise<boolean> {
     if ('failure' in header) return this.reject(context, rejectionForHeader(header.failure, header.header));
     const token = bearerToken(header.value);
     if (token === undefined) return this.reject(context, rejectionForHeader('malformed_header', header.header));
@@ -125,7 +175,7 @@ export class CloudRunAuthGuard implements CanActivate {
   }
 
   /** Applies the route's allow-list to a verified identity; throws the refusal. */
-  private authorize(context: ExecutionContext, request: HttpRequestLike, identity: CallerIdentity): true {
+  private authorize(context: ExecutionContext, request: object, identity: CallerIdentity): true {
     const allowList = this.getAllowList(context);
     if (allowList) {
       const refusal = this.checkCaller(identity, allowList);
@@ -143,12 +193,12 @@ export class CloudRunAuthGuard implements CanActivate {
     return this.routes.read(context).skip;
   }
 
-  /** The request object (Express `Request` or Fastify `FastifyRequest`); override for other transports. */
+  /**
+   * The HTTP request (Express `Request` or Fastify `FastifyRequest`) of an `http` or `graphql`
+   * context (GraphQL: the context's `req`, or Mercurius' `reply.request`); `{}` (a 401) when there is none.
+   */
   protected getRequest(context: ExecutionContext): HttpRequestLike {
-    if (context.getType() !== 'http') {
-      // Fails closed (401): there are no HTTP headers to read a token from.
-      return {};
-    }
+    if (context.getType<string>() === 'graphql') return (graphqlRequest(context) ?? {}) as HttpRequestLike;
     return context.switchToHttp().getRequest<HttpRequestLike>();
   }
 
@@ -215,7 +265,12 @@ export class CloudRunAuthGuard implements CanActivate {
 
   private setHeader(context: ExecutionContext, name: string, value: string): void {
     const adapter = this.adapterHost?.httpAdapter;
-    if (!adapter || context.getType() !== 'http') return;
-    adapter.setHeader(context.switchToHttp().getResponse(), name, value);
+    if (!adapter) return;
+    const type = context.getType<string>();
+    if (type === 'http') adapter.setHeader(context.switchToHttp().getResponse(), name, value);
+    else if (type === 'graphql') {
+      const response = graphqlResponse(context);
+      if (response) adapter.setHeader(response, name, value);
+    }
   }
 }

@@ -4,7 +4,12 @@ import type { TokenExtractionFailure } from './token.extractor.js';
 
 /** Why the guard refused a request: a token rejection, a header problem, or the allow-list. */
 export type InboundRejectionReason =
-  TokenRejectionReason | TokenExtractionFailure | 'caller_not_allowed' | 'verification_error';
+  | TokenRejectionReason
+  | TokenExtractionFailure
+  | 'caller_not_allowed'
+  | 'verification_error'
+  /** A `ws` or non-gRPC `rpc` context without `inbound.extractToken`. */
+  | 'unsupported_context';
 
 /** A refusal, handed to `CloudRunAuthGuard.reject()`. */
 export interface InboundRejection {

@@ -1,0 +1,185 @@
+import { createServer, type AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { credentials, loadPackageDefinition, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { Controller, UseGuards, type INestMicroservice } from '@nestjs/common';
+import { GrpcMethod, Payload, Transport } from '@nestjs/microservices';
+import { Test } from '@nestjs/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AllowedCallers, Caller, CloudRunAuthGuard, CloudRunAuthModule } from '../lib/index.js';
+import { startEmulator, type Emulator } from '../lib/testing/index.js';
+import { readGrpcTokenHeader } from '../lib/inbound/guard/grpc-metadata.reader.js';
+import { CapturingLogger } from './utils/guarded-app.js';
+import { attackerKey, claims, mint, signRs256 } from './utils/tokens.js';
+
+const AUDIENCE = 'https://grpc-orders-abc123-ew.a.run.app';
+const PROTO = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'caller.proto');
+const OTHER = 'other@other-project.iam.gserviceaccount.com';
+
+interface Reply {
+  email: string;
+  note: string;
+}
+
+@Controller()
+@UseGuards(CloudRunAuthGuard)
+class CallerGrpcController {
+  @GrpcMethod('CallerService', 'WhoAmI')
+  whoAmI(@Payload() data: { note: string }, @Caller('email') email: string): Reply {
+    return { email, note: data.note };
+  }
+
+  @GrpcMethod('CallerService', 'Special')
+  @AllowedCallers(OTHER)
+  special(): Reply {
+    return { email: 'never', note: '' };
+  }
+}
+
+type Unary = (req: object, md: Metadata, cb: (err: ServiceError | null, res?: Reply) => void) => void;
+
+describe('CloudRunAuthGuard on a gRPC microservice (@grpc/grpc-js)', () => {
+  let emu: Emulator;
+  let app: INestMicroservice;
+  let client: { WhoAmI: Unary; Special: Unary; close(): void };
+  const logger = new CapturingLogger();
+
+  const call = (method: 'WhoAmI' | 'Special', headers: [string, string][]) =>
+    new Promise<{ reply?: Reply; error?: ServiceError }>((resolve) => {
+      const md = new Metadata();
+      for (const [k, v] of headers) md.add(k, v);
+      client[method].call(client, { note: 'hi' }, md, (error, reply) => resolve(error ? { error } : { reply: reply! }));
+    });
+
+  beforeAll(async () => {
+    emu = await startEmulator();
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        CloudRunAuthModule.forRoot({
+          inbound: { audience: AUDIENCE, allowedCallers: [emu.serviceAccountEmail], certsUrl: emu.certsUrl },
+        }),
+      ],
+      controllers: [CallerGrpcController],
+    }).compile();
+    const port = await freePort();
+    app = moduleRef.createNestMicroservice({
+      transport: Transport.GRPC,
+      options: { package: 'caller', protoPath: PROTO, url: `127.0.0.1:${port}` },
+      logger,
+    });
+    await app.listen();
+    const pkg = loadPackageDefinition(loadSync(PROTO)) as unknown as {
+      caller: { CallerService: new (url: string, creds: unknown) => typeof client };
+    };
+    client = new pkg.caller.CallerService(`127.0.0.1:${port}`, credentials.createInsecure());
+  });
+  afterAll(async () => {
+    client?.close();
+    await app?.close();
+    await emu?.close();
+  });
+
+  it('accepts a valid token in authorization metadata and exposes the caller through @Caller()', async () => {
+    const token = mint(emu, AUDIENCE);
+    const { reply, error } = await call('WhoAmI', [['authorization', `Bearer ${token}`]]);
+    expect(error).toBeUndefined();
+    expect(reply).toEqual({ email: emu.serviceAccountEmail, note: 'hi' });
+  });
+
+  it('prefers x-serverless-authorization over authorization', async () => {
+    const token = mint(emu, AUDIENCE);
+    const { reply } = await call('WhoAmI', [
+      ['x-serverless-authorization', `Bearer ${token}`],
+      ['authorization', 'Bearer not-a-jwt'],
+    ]);
+    expect(reply?.email).toBe(emu.serviceAccountEmail);
+  });
+
+  it('refuses no token, a forged token and a repeated header with UNAUTHENTICATED, never echoing the token', async () => {
+    const token = mint(emu, AUDIENCE);
+    const forged = signRs256(
+      attackerKey.privateKey,
+      { alg: 'RS256', typ: 'JWT', kid: emu.currentKid },
+      claims(emu, AUDIENCE),
+    );
+    const cases: [string, [string, string][]][] = [
+      ['none', []],
+      ['forged', [['authorization', `Bearer ${forged}`]]],
+      ['wrong audience', [['authorization', `Bearer ${mint(emu, 'https://elsewhere.a.run.app')}`]]],
+      // grpc-js refuses to send a repeated authorization; a repeated custom key arrives joined.
+      [
+        'repeated',
+        [
+          ['x-serverless-authorization', `Bearer ${token}`],
+          ['x-serverless-authorization', `Bearer ${token}`],
+        ],
+      ],
+    ];
+    for (const [name, headers] of cases) {
+      const { error } = await call('WhoAmI', headers);
+      expect(error?.code, `${name}: ${error?.details}`).toBe(status.UNAUTHENTICATED);
+      expect(error?.code, name).toBe(16);
+      expect(error?.details, name).not.toContain(forged);
+      expect(error?.details, name).not.toContain(token);
+    }
+    const logged = logger.lines.map((l) => l.text).join('\n');
+    expect(logged).toContain('reason=missing_token');
+    // On the wire, repeated values arrive joined with ", ": not a Bearer value.
+    expect(logged).toContain('reason=malformed_header');
+    expect(logged).not.toContain(forged);
+  });
+
+  it('refuses a valid caller not in the allow-list with PERMISSION_DENIED', async () => {
+    const token = mint(emu, AUDIENCE);
+    const { error } = await call('Special', [['authorization', `Bearer ${token}`]]);
+    expect(error?.code).toBe(status.PERMISSION_DENIED);
+    expect(error?.code).toBe(7);
+    expect(error?.details).not.toContain(token);
+  });
+});
+
+/** A free loopback port (Nest's gRPC server does not report the port it bound for `:0`). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('readGrpcTokenHeader', () => {
+  it('refuses repeated values, binary values and oversized values; prefers x-serverless-authorization', () => {
+    const md = (entries: [string, string | Buffer][]) => {
+      const m = new Metadata();
+      for (const [k, v] of entries) m.add(k, v);
+      return m;
+    };
+    expect(readGrpcTokenHeader(md([]), 8192)).toEqual({ failure: 'missing_token' });
+    expect(
+      readGrpcTokenHeader(
+        md([
+          ['x-serverless-authorization', 'Bearer a'],
+          ['x-serverless-authorization', 'Bearer b'],
+        ]),
+        8192,
+      ),
+    ).toEqual({ failure: 'duplicate_header', header: 'x-serverless-authorization' });
+    expect(readGrpcTokenHeader(md([['authorization-bin', Buffer.from('x')]]), 8192)).toEqual({
+      failure: 'missing_token',
+    });
+    expect(readGrpcTokenHeader(md([['authorization', `Bearer ${'a'.repeat(2000)}`]]), 1024)).toEqual({
+      failure: 'header_too_large',
+      header: 'authorization',
+    });
+    expect(
+      readGrpcTokenHeader(
+        md([
+          ['authorization', 'Bearer a'],
+          ['x-serverless-authorization', 'Bearer b'],
+        ]),
+        8192,
+      ),
+    ).toEqual({ value: 'Bearer b', header: 'x-serverless-authorization' });
+  });
+});
