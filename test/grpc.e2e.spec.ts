@@ -3,18 +3,26 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { credentials, loadPackageDefinition, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { Controller, UseGuards, type INestMicroservice } from '@nestjs/common';
+import {
+  Controller,
+  ForbiddenException,
+  ServiceUnavailableException,
+  UnauthorizedException,
+  UseGuards,
+  type INestMicroservice,
+} from '@nestjs/common';
 import { GrpcMethod, Payload, Transport } from '@nestjs/microservices';
 import { Test } from '@nestjs/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AllowedCallers, Caller, CloudRunAuthGuard, CloudRunAuthModule } from '../lib/index.js';
 import { startEmulator, type Emulator } from '../lib/testing/index.js';
-import { readGrpcTokenHeader } from '../lib/inbound/guard/grpc-metadata.reader.js';
+import { grpcStatusFor, readGrpcTokenHeader } from '../lib/inbound/guard/grpc-metadata.reader.js';
 import { CapturingLogger } from './utils/guarded-app.js';
 import { attackerKey, claims, mint, signRs256 } from './utils/tokens.js';
 
 const AUDIENCE = 'https://grpc-orders-abc123-ew.a.run.app';
 const PROTO = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'caller.proto');
+const COOLDOWN_MS = 100;
 const OTHER = 'other@other-project.iam.gserviceaccount.com';
 
 interface Reply {
@@ -57,7 +65,12 @@ describe('CloudRunAuthGuard on a gRPC microservice (@grpc/grpc-js)', () => {
     const moduleRef = await Test.createTestingModule({
       imports: [
         CloudRunAuthModule.forRoot({
-          inbound: { audience: AUDIENCE, allowedCallers: [emu.serviceAccountEmail], certsUrl: emu.certsUrl },
+          inbound: {
+            audience: AUDIENCE,
+            allowedCallers: [emu.serviceAccountEmail],
+            certsUrl: emu.certsUrl,
+            keyRefetchCooldownMs: COOLDOWN_MS,
+          },
         }),
       ],
       controllers: [CallerGrpcController],
@@ -78,6 +91,17 @@ describe('CloudRunAuthGuard on a gRPC microservice (@grpc/grpc-js)', () => {
     client?.close();
     await app?.close();
     await emu?.close();
+  });
+
+  // First: nothing is cached yet.
+  it('answers UNAVAILABLE when the signing keys cannot be fetched', async () => {
+    emu.fail('/oauth2/v3/certs', { mode: 'error', times: 1 });
+    const token = mint(emu, AUDIENCE);
+    const { error } = await call('WhoAmI', [['authorization', `Bearer ${token}`]]);
+    expect(error?.code).toBe(status.UNAVAILABLE);
+    expect(error?.code).toBe(14);
+    expect(error?.details).not.toContain(token);
+    await new Promise((resolve) => setTimeout(resolve, COOLDOWN_MS + 50));
   });
 
   it('accepts a valid token in authorization metadata and exposes the caller through @Caller()', async () => {
@@ -181,5 +205,14 @@ describe('readGrpcTokenHeader', () => {
         8192,
       ),
     ).toEqual({ value: 'Bearer b', header: 'x-serverless-authorization' });
+  });
+});
+
+describe('grpcStatusFor', () => {
+  it('maps 401 to UNAUTHENTICATED, 403 to PERMISSION_DENIED, 503 to UNAVAILABLE', () => {
+    expect(grpcStatusFor(new UnauthorizedException())).toBe(status.UNAUTHENTICATED);
+    expect(grpcStatusFor(new ForbiddenException())).toBe(status.PERMISSION_DENIED);
+    expect(grpcStatusFor(new ServiceUnavailableException())).toBe(status.UNAVAILABLE);
+    expect(grpcStatusFor(new Error('x'))).toBe(status.UNKNOWN);
   });
 });
