@@ -11,10 +11,11 @@ import {
   type AuthClient,
 } from 'google-auth-library';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../lib/testing/index.js';
 import { startGuardedApp, type GuardedApp } from './utils/guarded-app.js';
 import { payloadOf } from './utils/tokens.js';
+import { restoreEnvAfterEach } from './utils/env.js';
 
 /**
  * google-auth-library (the Node client) against the emulator, through every flow whose endpoints
@@ -51,7 +52,7 @@ describe('google-auth-library against the emulator', () => {
   let emu: Emulator;
   let guarded: GuardedApp;
   const obtained: { flow: string; token: string }[] = [];
-  const saved = { host: process.env.GCE_METADATA_HOST, ip: process.env.GCE_METADATA_IP };
+  restoreEnvAfterEach(['GCE_METADATA_HOST', 'GCE_METADATA_IP']);
   const keep = (flow: string, token: string | null | undefined) => {
     expect(token, flow).toMatch(/^ey[\w-]+\.ey[\w-]+\.[\w-]+$/);
     obtained.push({ flow, token: token! });
@@ -67,15 +68,6 @@ describe('google-auth-library against the emulator', () => {
         certsUrl: emu.certsUrl,
       },
     });
-  });
-  afterEach(() => {
-    for (const [name, value] of [
-      ['GCE_METADATA_HOST', saved.host],
-      ['GCE_METADATA_IP', saved.ip],
-    ] as const) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
   });
   afterAll(async () => {
     await guarded?.close();

@@ -1,8 +1,9 @@
 import { createRequire } from 'node:module';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../lib/testing/index.js';
 import { IdTokenFetchError } from '../lib/index.js';
 import { fetchMetadataIdToken, metadataHostFromEnv, metadataUrl } from '../lib/outbound/credentials/metadata.client.js';
+import { restoreEnvAfterEach } from './utils/env.js';
 
 // The gcp-metadata google-auth-library itself uses (its own copy when the versions differ).
 const requireFromGal = createRequire(createRequire(import.meta.url).resolve('google-auth-library'));
@@ -13,21 +14,12 @@ const gcpMetadata = requireFromGal('gcp-metadata') as {
 describe('metadata server address from the environment: the same as google-auth-library (gcp-metadata)', () => {
   let a: Emulator;
   let b: Emulator;
-  const saved = { host: process.env.GCE_METADATA_HOST, ip: process.env.GCE_METADATA_IP };
+  restoreEnvAfterEach(['GCE_METADATA_HOST', 'GCE_METADATA_IP']);
   const portOf = (emu: Emulator) => new URL(emu.url).port;
 
   beforeAll(async () => {
     a = await startEmulator({ serviceAccountEmail: 'a@p.iam.gserviceaccount.com' });
     b = await startEmulator({ serviceAccountEmail: 'b@p.iam.gserviceaccount.com' });
-  });
-  afterEach(() => {
-    for (const [name, value] of [
-      ['GCE_METADATA_HOST', saved.host],
-      ['GCE_METADATA_IP', saved.ip],
-    ] as const) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
   });
   afterAll(async () => {
     await a?.close();
