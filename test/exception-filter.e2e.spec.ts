@@ -141,10 +141,16 @@ describe.each(PLATFORMS)('CloudRunAuthExceptionFilter on %s', (platform) => {
       expect(reply.text).not.toContain('ID token');
       expect(target.requests).toHaveLength(0);
       expect(emu.requestCount(IDENTITY)).toBeGreaterThan(0);
-      const warnings = caller.logger.lines.filter((line) => line.level === 'warn');
-      expect(warnings).toHaveLength(1);
-      expect(warnings[0]!.text).toContain('Answered 503 for IdTokenFetchError: Could not obtain an ID token');
-      expect(warnings[0]!.text).toContain(target.url);
+      // The cache's line about the fetch (service, source, reason, what to check), then the filter's.
+      const warnings = caller.logger.lines.filter((line) => line.level === 'warn').map((line) => line.text);
+      expect(warnings).toEqual([
+        expect.stringMatching(
+          /^ID-token fetch failed: service=orders audience=\S+ source=metadata reason=http_5xx check=/,
+        ),
+        expect.stringContaining(
+          `Answered 503 for IdTokenFetchError: audience=${target.url} error="Could not obtain an ID token`,
+        ),
+      ]);
       expect(caller.logger.lines.filter((line) => line.level === 'error')).toEqual([]);
     });
 
@@ -171,7 +177,7 @@ describe.each(PLATFORMS)('CloudRunAuthExceptionFilter on %s', (platform) => {
       const warnings = caller.logger.lines.filter((line) => line.level === 'warn');
       expect(warnings.map((line) => line.text)).toEqual([
         expect.stringContaining(
-          `Answered 502 for TargetRejectedTokenError: orders rejected the ID token for audience ${target.url}`,
+          `Answered 502 for TargetRejectedTokenError: service=orders audience=${target.url} error="orders rejected the ID token for audience ${target.url}`,
         ),
       ]);
     });

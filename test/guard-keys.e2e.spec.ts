@@ -132,8 +132,9 @@ describe.each(PLATFORMS)('signing keys behind the guard on %s', (platform) => {
     expect(await status(mint(emu, 'https://wrong-service.a.run.app'))).toBe(401);
     const lines = logger.lines.filter((l) => l.text.includes('reason=invalid_audience'));
     expect(lines.map((l) => l.level)).toEqual(['warn', 'debug']);
-    expect(lines[0]!.text).toContain('audience received "https://wrong-service.a.run.app"');
-    expect(lines[0]!.text).toContain(`expected one of ["${AUDIENCE}"]`);
+    expect(lines[0]!.text).toContain('received_audience=https://wrong-service.a.run.app');
+    expect(lines[0]!.text).toContain(`reason=invalid_audience audience=${AUDIENCE}`);
+    expect(lines[0]!.text).toContain('check="the caller requests tokens for another audience');
     expect(logger.lines.map((l) => l.text).join('\n')).not.toContain(wrong);
   });
 });

@@ -32,10 +32,12 @@ const EXPECTED_MAIN_EXPORTS = [
   'getCallerIdentity',
 ];
 const EXPECTED_TESTING_EXPORTS = ['startEmulator'];
+const EXPECTED_TERMINUS_EXPORTS = ['CloudRunAuthHealthIndicator'];
 
 const ENTRY_POINTS = [
   { specifier: 'nestjs-cloud-run-auth', subpath: '.', expected: EXPECTED_MAIN_EXPORTS },
   { specifier: 'nestjs-cloud-run-auth/testing', subpath: './testing', expected: EXPECTED_TESTING_EXPORTS },
+  { specifier: 'nestjs-cloud-run-auth/terminus', subpath: './terminus', expected: EXPECTED_TERMINUS_EXPORTS },
 ] as const;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -181,8 +183,11 @@ describe('package.json', () => {
   it('has main, types and typesVersions for node10 resolution (TypeScript with module: commonjs)', () => {
     expect(pkg.main).toBe('./dist/cjs/index.js');
     expect(pkg.types).toBe('./dist/cjs/index.d.ts');
-    expect(pkg.typesVersions).toEqual({ '*': { testing: ['./dist/cjs/testing/index.d.ts'] } });
-    for (const file of [pkg.main, pkg.types, pkg.typesVersions['*'].testing[0]] as string[]) {
+    expect(pkg.typesVersions).toEqual({
+      '*': { testing: ['./dist/cjs/testing/index.d.ts'], terminus: ['./dist/cjs/terminus/index.d.ts'] },
+    });
+    const typesVersions = Object.values(pkg.typesVersions['*'] as Record<string, string[]>).map((files) => files[0]!);
+    for (const file of [pkg.main, pkg.types, ...typesVersions] as string[]) {
       expect(existsSync(join(root, file)), `${file} should exist after the build`).toBe(true);
     }
   });

@@ -1,6 +1,7 @@
-import { Module, type DynamicModule, type Provider } from '@nestjs/common';
+import { Logger, Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { IdTokenCache } from '../outbound/token/id-token.cache.js';
 import { IdTokenProvider } from '../outbound/token/id-token.provider.js';
+import { CloudRunAuthTelemetry } from '../shared/telemetry/cloud-run-auth.telemetry.js';
 import { CloudRunAuthHostModule } from './cloud-run-auth-host.module.js';
 import {
   CLOUD_RUN_AUTH_CONFIG,
@@ -53,15 +54,29 @@ export class CloudRunAuthCoreModule {
           inject: [CLOUD_RUN_AUTH_CONFIG],
         },
         {
+          provide: CloudRunAuthTelemetry,
+          useFactory: ({ telemetry }: ResolvedCloudRunAuthOptions) =>
+            CloudRunAuthTelemetry.create(telemetry, () =>
+              new Logger('CloudRunAuth').warn(
+                'telemetry.enabled is true but @opentelemetry/api cannot be loaded: no metrics or spans are recorded',
+              ),
+            ),
+          inject: [CLOUD_RUN_AUTH_CONFIG],
+        },
+        {
           provide: IdTokenCache,
-          useFactory: (provider: IdTokenProvider, config: ResolvedCloudRunAuthOptions) =>
-            new IdTokenCache(provider, config.tokenCache),
-          inject: [IdTokenProvider, CLOUD_RUN_AUTH_CONFIG],
+          useFactory: (
+            provider: IdTokenProvider,
+            config: ResolvedCloudRunAuthOptions,
+            telemetry: CloudRunAuthTelemetry,
+          ) => new IdTokenCache(provider, config.tokenCache, telemetry),
+          inject: [IdTokenProvider, CLOUD_RUN_AUTH_CONFIG, CloudRunAuthTelemetry],
         },
         IdTokenPrefetcher,
         ...INBOUND_PROVIDERS,
       ],
-      exports: [CLOUD_RUN_AUTH_CONFIG, IdTokenProvider, IdTokenCache, ...INBOUND_EXPORTS],
+      // The host module's registry: the health indicator reads the services from it.
+      exports: [CLOUD_RUN_AUTH_CONFIG, IdTokenProvider, IdTokenCache, CloudRunAuthHostModule, ...INBOUND_EXPORTS],
     };
   }
 }

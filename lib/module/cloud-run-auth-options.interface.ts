@@ -5,6 +5,7 @@ import type { CloudRunAuthGuard } from '../inbound/guard/cloud-run-auth.guard.js
 import type { InboundOptions } from '../inbound/inbound-options.interface.js';
 import type { ServiceDefinition } from '../outbound/service-definition.interface.js';
 import type { CredentialsOptions } from '../outbound/credentials/credentials-options.interface.js';
+import type { TelemetryOptions } from '../shared/telemetry/telemetry-options.js';
 
 /** Options of `CloudRunAuthModule.forRoot()` and of the `forRootAsync()` factory. */
 export interface CloudRunAuthModuleOptions {
@@ -26,6 +27,8 @@ export interface CloudRunAuthModuleOptions {
   prefetch?: boolean;
   /** Verify inbound ID tokens with `CloudRunAuthGuard`. @default none (no guard configured) */
   inbound?: InboundOptions;
+  /** OpenTelemetry metrics and spans. @default on when `@opentelemetry/api` is installed; see `TelemetryOptions` */
+  telemetry?: TelemetryOptions;
 }
 
 /** Implemented by a class passed as `useClass`/`useExisting` to `forRootAsync()`. */

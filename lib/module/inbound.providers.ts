@@ -4,6 +4,8 @@ import { SigningKeyStore } from '../inbound/keys/signing-key.store.js';
 import { CLOUD_RUN_AUTH_INBOUND_OPTIONS } from '../inbound/inbound.constants.js';
 import type { ResolvedInboundOptions } from '../inbound/resolved-inbound-options.interface.js';
 import { IdTokenVerifier } from '../inbound/verifier/id-token.verifier.js';
+import { CloudRunAuthTelemetry } from '../shared/telemetry/cloud-run-auth.telemetry.js';
+import { InboundTelemetry } from '../shared/telemetry/inbound.telemetry.js';
 import { CLOUD_RUN_AUTH_CONFIG } from './cloud-run-auth.constants.js';
 import type { ResolvedCloudRunAuthOptions } from './resolved-options.interface.js';
 
@@ -20,8 +22,9 @@ export const INBOUND_PROVIDERS: Provider[] = [
   },
   {
     provide: SigningKeyStore,
-    useFactory: (inbound: ResolvedInboundOptions | null) => inbound && new JwksKeyStore(inbound.verifier),
-    inject: [CLOUD_RUN_AUTH_INBOUND_OPTIONS],
+    useFactory: (inbound: ResolvedInboundOptions | null, telemetry: CloudRunAuthTelemetry) =>
+      inbound && new JwksKeyStore(inbound.verifier, telemetry),
+    inject: [CLOUD_RUN_AUTH_INBOUND_OPTIONS, CloudRunAuthTelemetry],
   },
   {
     provide: IdTokenVerifier,
@@ -29,7 +32,13 @@ export const INBOUND_PROVIDERS: Provider[] = [
       inbound && keyStore && new IdTokenVerifier(inbound.verifier, keyStore),
     inject: [CLOUD_RUN_AUTH_INBOUND_OPTIONS, SigningKeyStore],
   },
+  {
+    provide: InboundTelemetry,
+    useFactory: (inbound: ResolvedInboundOptions | null, telemetry: CloudRunAuthTelemetry) =>
+      inbound && telemetry.tracing ? new InboundTelemetry(telemetry, inbound.verifier) : null,
+    inject: [CLOUD_RUN_AUTH_INBOUND_OPTIONS, CloudRunAuthTelemetry],
+  },
 ];
 
 /** What the guard and its subclasses inject, exported by the (global) core. */
-export const INBOUND_EXPORTS = [CLOUD_RUN_AUTH_INBOUND_OPTIONS, SigningKeyStore, IdTokenVerifier];
+export const INBOUND_EXPORTS = [CLOUD_RUN_AUTH_INBOUND_OPTIONS, SigningKeyStore, IdTokenVerifier, InboundTelemetry];

@@ -5,11 +5,21 @@ import { IdTokenProvider } from '../outbound/token/id-token.provider.js';
 import { TokenProviderRegistry } from '../outbound/token/token-provider.registry.js';
 import { CloudRunAuthConfigError } from '../shared/errors/config.error.js';
 import { assertKnownKeys, assertObject } from '../shared/options/option.assertions.js';
+import { resolveTelemetryOptions } from '../shared/telemetry/telemetry-options.js';
 import type { CloudRunAuthModuleAsyncOptions, CloudRunAuthModuleOptions } from './cloud-run-auth-options.interface.js';
 import { mountedGuard } from './mounted-guard.js';
 import type { ResolvedCloudRunAuthOptions } from './resolved-options.interface.js';
 
-const MODULE_KEYS = ['services', 'isGlobal', 'tokenProvider', 'credentials', 'tokenCache', 'prefetch', 'inbound'];
+const MODULE_KEYS = [
+  'services',
+  'isGlobal',
+  'tokenProvider',
+  'credentials',
+  'tokenCache',
+  'prefetch',
+  'inbound',
+  'telemetry',
+];
 
 /** What `forRootAsync()` fixed before its factory ran; absent for `forRoot()`. */
 export type AsyncDeclaration = Pick<CloudRunAuthModuleAsyncOptions, 'serviceNames' | 'mount'>;
@@ -39,6 +49,7 @@ export function resolveModuleOptions(
   const services = resolveServiceDefinitions(options.services ?? [], identities);
   if (async) checkServiceNames(services, async.serviceNames ?? []);
   const inbound = resolveInboundOptions(options.inbound);
+  const telemetry = resolveTelemetryOptions(options.telemetry);
   checkMount(options.inbound?.mount, async, inbound !== undefined);
   return Object.freeze({
     services,
@@ -46,6 +57,7 @@ export function resolveModuleOptions(
     tokenCache: options.tokenCache,
     prefetch: options.prefetch ?? false,
     inbound,
+    telemetry,
   });
 }
 

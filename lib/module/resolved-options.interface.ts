@@ -2,6 +2,7 @@ import type { ResolvedInboundOptions } from '../inbound/resolved-inbound-options
 import type { ResolvedServiceDefinition } from '../outbound/service-definition.interface.js';
 import type { IdTokenCacheOptions } from '../outbound/token/id-token-cache.options.js';
 import type { TokenProviderRegistry } from '../outbound/token/token-provider.registry.js';
+import type { ResolvedTelemetryOptions } from '../shared/telemetry/telemetry-options.js';
 
 /** The module's configuration after validation (frozen); resolved once, injected by the core's providers. */
 export interface ResolvedCloudRunAuthOptions {
@@ -13,4 +14,5 @@ export interface ResolvedCloudRunAuthOptions {
   readonly tokenCache: IdTokenCacheOptions | undefined;
   readonly prefetch: boolean;
   readonly inbound: ResolvedInboundOptions | undefined;
+  readonly telemetry: ResolvedTelemetryOptions;
 }

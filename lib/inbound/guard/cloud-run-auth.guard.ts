@@ -9,6 +9,8 @@ import {
 } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { CloudRunAuthConfigError } from '../../shared/errors/config.error.js';
+import { InboundTelemetry } from '../../shared/telemetry/inbound.telemetry.js';
+import { OperatorLog } from '../../shared/telemetry/operator.log.js';
 import type { CallerAllowList } from '../allowed-callers.matcher.js';
 import { setCallerIdentity } from '../decorators/caller.decorator.js';
 import { CLOUD_RUN_AUTH_INBOUND_OPTIONS } from '../inbound.constants.js';
@@ -24,6 +26,7 @@ import {
 } from './inbound-rejection.js';
 import { readGrpcTokenHeader, rpcExceptionFor } from './grpc-metadata.reader.js';
 import { graphqlRequest, graphqlResponse, grpcMetadata, identityCarrier } from './request.extractor.js';
+import { receivedAudience, rejectionHint } from './rejection.hints.js';
 import { RouteMetadataReader } from './route-metadata.reader.js';
 import {
   bearerToken,
@@ -38,9 +41,6 @@ interface HttpRequestLike {
   rawHeaders?: string[];
   raw?: { rawHeaders?: string[] };
 }
-
-/** A reason is logged at warn at most once per this interval. */
-const WARN_INTERVAL_MS = 60_000;
 
 // Compared by identity only, never called: tells whether a subclass replaced verify().
 // eslint-disable-next-line @typescript-eslint/unbound-method
@@ -63,9 +63,11 @@ export class CloudRunAuthGuard implements CanActivate {
   protected readonly verifier: IdTokenVerifier;
   /** Sets `WWW-Authenticate` on 401s; injected as a property so that subclass constructors need not pass it. */
   @Optional() @Inject(HttpAdapterHost) protected readonly adapterHost?: HttpAdapterHost;
+  /** Metrics and span events of decisions; absent (`null`) when telemetry is off. Injected as a property, like `adapterHost`. */
+  @Optional() @Inject(InboundTelemetry) protected readonly telemetry?: InboundTelemetry | null;
   private readonly routes: RouteMetadataReader;
-  /** When each reason was last logged at warn. */
-  private readonly warnedAt = new Map<InboundRejection['reason'], number>();
+  /** One warning per refusal reason per minute, the rest at debug. */
+  private readonly rejections = new OperatorLog(this.logger);
 
   constructor(
     @Optional() @Inject(CLOUD_RUN_AUTH_INBOUND_OPTIONS) options: ResolvedInboundOptions | null,
@@ -102,8 +104,12 @@ export class CloudRunAuthGuard implements CanActivate {
       // (a subclass adding checks of its own): the cache would bypass them.
       if ('value' in header && this.verifier.verify === defaultVerify) {
         const credentials = uncheckedBearerCredentials(header.value);
+        const started = this.telemetry?.start();
         const identity = credentials === undefined ? undefined : this.verifier.cachedIdentity(credentials);
-        if (identity) return this.authorize(context, request, identity);
+        if (identity) {
+          this.telemetry?.verified(started, true);
+          return this.authorize(context, request, identity);
+        }
       }
       return this.verifyAndAuthorize(context, request, header);
     } catch (error) {
@@ -166,11 +172,14 @@ export class CloudRunAuthGuard implements CanActivate {
     const token = bearerToken(header.value);
     if (token === undefined) return this.reject(context, rejectionForHeader('malformed_header', header.header));
     let identity: CallerIdentity;
+    const started = this.telemetry?.start();
     try {
       identity = await this.verifier.verify(token);
     } catch (error) {
+      this.telemetry?.verified(started, false);
       return this.reject(context, this.toRejection(error));
     }
+    this.telemetry?.verified(started, false);
     return this.authorize(context, request, identity);
   }
 
@@ -181,6 +190,7 @@ export class CloudRunAuthGuard implements CanActivate {
       const refusal = this.checkCaller(identity, allowList);
       if (refusal) this.reject(context, refusal);
     }
+    this.telemetry?.allowed(identity);
     setCallerIdentity(request, identity);
     return true;
   }
@@ -234,6 +244,7 @@ export class CloudRunAuthGuard implements CanActivate {
 
   /** Logs the refusal (reason code, never the token) and throws the matching `HttpException`. */
   protected reject(context: ExecutionContext, rejection: InboundRejection): never {
+    this.telemetry?.rejected(rejection.reason, rejection.status);
     this.logRejection(context, rejection);
     if (rejection.status === 401) this.setHeader(context, 'WWW-Authenticate', challengeFor(rejection.reason));
     throw this.createException(rejection);
@@ -245,21 +256,16 @@ export class CloudRunAuthGuard implements CanActivate {
   }
 
   /**
-   * Logs the first refusal of each reason in a minute at warn, with the audience received and
-   * the audiences expected (what an operator needs to fix a misconfigured caller), the rest at debug.
+   * Logs the first refusal of each reason in a minute at warn, the rest at debug: the reason, the
+   * audiences expected and the one received (what an operator needs to fix a misconfigured
+   * caller), what to check, and the detail.
    */
   protected logRejection(context: ExecutionContext, { status, reason, detail, audience }: InboundRejection): void {
     const route = `${context.getClass().name}.${context.getHandler().name}`;
-    const line = `Rejected ${route} with ${status}: reason=${reason}; ${detail}`;
-    const now = Date.now();
-    if (now - (this.warnedAt.get(reason) ?? Number.NEGATIVE_INFINITY) < WARN_INTERVAL_MS) {
-      this.logger.debug(line);
-      return;
-    }
-    this.warnedAt.set(reason, now);
-    const expected = JSON.stringify(this.verifier.options.audiences);
-    this.logger.warn(
-      `${line}; audience received ${audience ?? 'unknown'}, expected one of ${expected} (further ${reason} refusals in the next minute at debug)`,
+    this.rejections.report(
+      `Rejected ${route} with ${status}`,
+      { reason, audience: this.verifier.options.audiences.join(',') },
+      { received_audience: receivedAudience(audience), check: rejectionHint(reason), detail },
     );
   }
 

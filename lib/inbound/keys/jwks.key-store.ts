@@ -4,6 +4,10 @@ import { SingleFlight } from '../../shared/async/single-flight.js';
 import { SigningKeyStore } from './signing-key.store.js';
 import { TokenVerificationError } from '../../shared/errors/token-verification.error.js';
 import { clock } from '../../shared/clock.js';
+import { CloudRunAuthTelemetry, type CloudRunAuthMetrics } from '../../shared/telemetry/cloud-run-auth.telemetry.js';
+import { OperatorLog } from '../../shared/telemetry/operator.log.js';
+import type { JwksFetchCause } from '../../shared/telemetry/telemetry.names.js';
+import { jwksFailureHint, jwksFailureReason } from './jwks-failure.js';
 import type { ResolvedVerifierOptions } from '../verifier/verifier-options.interface.js';
 
 /** What {@link JwksKeyStore} reads of the verifier's options. */
@@ -38,6 +42,8 @@ const REFRESH_AHEAD_SHARE = 0.1;
  */
 export class JwksKeyStore extends SigningKeyStore implements BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('CloudRunAuth');
+  private readonly log = new OperatorLog(this.logger);
+  private readonly metrics: CloudRunAuthMetrics | undefined;
   private readonly flight = new SingleFlight<'jwks'>();
   private keys: Map<string, KeyObject> | undefined;
   private expiresAt = 0;
@@ -46,8 +52,18 @@ export class JwksKeyStore extends SigningKeyStore implements BeforeApplicationSh
   private lastFetchStartedAt = Number.NEGATIVE_INFINITY;
   private lastFetchFailed = false;
 
-  constructor(private readonly options: JwksKeyStoreOptions) {
+  /** @param telemetry where the fetch counter goes. @default none */
+  constructor(
+    private readonly options: JwksKeyStoreOptions,
+    telemetry: CloudRunAuthTelemetry = CloudRunAuthTelemetry.off,
+  ) {
     super();
+    this.metrics = telemetry.metrics;
+  }
+
+  /** Whether a key set is loaded (past its max-age too, while refreshes fail and the keys are kept). */
+  get hasKeys(): boolean {
+    return this.keys !== undefined;
   }
 
   async getKey(kid: string): Promise<KeyObject | undefined> {
@@ -75,7 +91,7 @@ export class JwksKeyStore extends SigningKeyStore implements BeforeApplicationSh
       return this.keys?.get(kid);
     }
     if (clock.now() - this.lastFetchStartedAt < this.options.keyRefetchCooldownMs) return undefined;
-    await this.refresh();
+    await this.refresh('unknown_kid');
     return this.keys?.get(kid);
   }
 
@@ -116,13 +132,21 @@ export class JwksKeyStore extends SigningKeyStore implements BeforeApplicationSh
   }
 
   /** Fetches the key set unless a fetch is already in flight; never rejects. */
-  private refresh(): Promise<void> {
+  private refresh(trigger: 'max_age' | 'unknown_kid' = 'max_age'): Promise<void> {
     const { keyFetchTimeoutMs, certsUrl } = this.options;
     if (!this.flight.has('jwks')) this.lastFetchStartedAt = clock.now();
+    const cause: JwksFetchCause = this.lastFetchFailed ? 'retry' : this.keys ? trigger : 'initial';
     return this.flight
       .run(
         'jwks',
-        (signal) => this.fetchKeys(signal),
+        (signal) =>
+          this.fetchKeys(signal).then(
+            () => this.metrics?.jwksFetched('ok', cause, certsUrl),
+            (error: unknown) => {
+              this.metrics?.jwksFetched('error', cause, certsUrl);
+              throw error;
+            },
+          ),
         keyFetchTimeoutMs,
         () =>
           Object.assign(new Error(`no answer from ${certsUrl} within ${keyFetchTimeoutMs} ms`), {
@@ -158,17 +182,23 @@ export class JwksKeyStore extends SigningKeyStore implements BeforeApplicationSh
     if (this.lastFetchFailed && clock.now() - this.lastFetchStartedAt < keyRefetchCooldownMs) return;
     this.lastFetchFailed = true;
     const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    const reason = jwksFailureReason(error);
+    const cause = { certs_url: certsUrl, reason, keys_cached: this.keys?.size ?? 0 };
     if (this.keys) {
       // Keep serving the keys we have: Google rotates slowly, an outage must not fail requests.
       this.expiresAt = Math.max(this.expiresAt, clock.now() + keyRefetchCooldownMs);
       this.refreshAt = this.expiresAt;
-      this.logger.warn(
+      this.log.report(
         `Refreshing signing keys from ${certsUrl} failed (${why}); still using the ${this.keys.size} cached key(s)`,
+        cause,
+        { check: jwksFailureHint(reason) },
       );
     } else {
-      this.logger.warn(
+      this.log.report(
         `Fetching signing keys from ${certsUrl} failed (${why}); inbound tokens cannot be verified (503) ` +
           `until a fetch succeeds; the next one in ${keyRefetchCooldownMs} ms at the earliest`,
+        cause,
+        { check: jwksFailureHint(reason) },
       );
     }
   }

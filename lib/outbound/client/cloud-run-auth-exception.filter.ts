@@ -12,6 +12,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { CloudRunAuthConfigError } from '../../shared/errors/config.error.js';
 import { IdTokenFetchError } from '../../shared/errors/id-token-fetch.error.js';
 import { TargetRejectedTokenError } from '../../shared/errors/target-rejected-token.error.js';
+import { OperatorLog } from '../../shared/telemetry/operator.log.js';
 
 /** What callers read: generic on purpose, the errors' own messages name internal URLs. */
 const UNAVAILABLE = 'An upstream service could not be authenticated';
@@ -23,7 +24,8 @@ const REJECTED = "An upstream service rejected this service's authentication";
  * `TargetRejectedTokenError` (the target answered 401 to a fresh token) → **502**. The body
  * has Nest's usual shape (`{ message, error, statusCode }`) with a fixed, generic message:
  * nothing of the error's message, which names audiences and internal addresses. The error's
- * message (which never contains a token) is logged at `warn`, one line per error.
+ * message (which never contains a token) is logged: at `warn` the first time in a minute for each
+ * error class, service and audience, at `debug` after that.
  *
  * Every other exception is left to the next filter (Nest's default: a `NotFoundException`
  * still answers 404). HTTP only, on Express and Fastify alike; in another context (RPC,
@@ -37,6 +39,7 @@ const REJECTED = "An upstream service rejected this service's authentication";
 @Catch(IdTokenFetchError, TargetRejectedTokenError)
 export class CloudRunAuthExceptionFilter implements ExceptionFilter<IdTokenFetchError | TargetRejectedTokenError> {
   protected readonly logger = new Logger('CloudRunAuth');
+  private readonly log = new OperatorLog(this.logger);
 
   /**
    * @param adapterHost the application's `HttpAdapterHost`, through which the answer is sent;
@@ -56,7 +59,12 @@ export class CloudRunAuthExceptionFilter implements ExceptionFilter<IdTokenFetch
   catch(exception: IdTokenFetchError | TargetRejectedTokenError, host: ArgumentsHost): void {
     if (host.getType() !== 'http') throw exception;
     const answer = this.toHttpException(exception);
-    this.logger.warn(`Answered ${answer.getStatus()} for ${exception.name}: ${exception.message}`);
+    const service = exception instanceof TargetRejectedTokenError ? exception.service : undefined;
+    this.log.report(
+      `Answered ${answer.getStatus()} for ${exception.name}`,
+      { service, audience: exception.audience },
+      { error: exception.message },
+    );
     const adapter = this.adapterHost.httpAdapter;
     const response: unknown = host.switchToHttp().getResponse();
     if (adapter.isHeadersSent(response)) {

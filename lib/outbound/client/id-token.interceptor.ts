@@ -49,6 +49,7 @@ export function installIdTokenInterceptors(
     try {
       lease = await cache.lease(service.audience, {
         provider: service.tokenProvider,
+        service: service.name,
         signal,
         timeoutMs: config.timeout || undefined,
       });
@@ -72,7 +73,8 @@ export function installIdTokenInterceptors(
 
   /** After a 401 to a request that carried a token: the replay, or `undefined` when there is none. */
   const replayAfter401 = (config: TrackedConfig, lease: IdTokenLease): Promise<AxiosResponse> | undefined => {
-    const worthIt = cache.reportRejected(service.audience, lease, config[RETRIED] === true, service.tokenProvider);
+    const replayed = config[RETRIED] === true;
+    const worthIt = cache.reportRejected(service.audience, lease, replayed, service.tokenProvider, service.name);
     if (!worthIt || !isReplayable(config.data)) return undefined;
     return instance.request({ ...config, [RETRIED]: true } as TrackedConfig);
   };

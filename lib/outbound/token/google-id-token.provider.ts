@@ -3,6 +3,8 @@ import { IMPERSONATE_COMMAND } from '../credentials/authorized-user.source.js';
 import type { CredentialSource } from '../credentials/credential-source.interface.js';
 import type { CredentialsOptions } from '../credentials/credentials-options.interface.js';
 import { MetadataSource } from '../credentials/metadata.source.js';
+import { credentialKind } from '../credentials/credential-kind.js';
+import type { TokenSource } from '../../shared/telemetry/telemetry.names.js';
 import { IdTokenFetchError } from '../../shared/errors/id-token-fetch.error.js';
 import { IdTokenProvider, type IdTokenRequestOptions } from './id-token.provider.js';
 
@@ -26,9 +28,15 @@ export interface GoogleIdTokenProviderOptions extends CredentialsOptions {
  */
 export class GoogleIdTokenProvider extends IdTokenProvider {
   private source?: Promise<CredentialSource>;
+  private kind?: TokenSource;
 
   constructor(private readonly options: GoogleIdTokenProviderOptions = {}) {
     super();
+  }
+
+  /** The kind of credentials found (`metadata`, `service_account`, `impersonated`, …), once found; for metrics and logs. */
+  get credentialKind(): TokenSource | undefined {
+    return this.kind;
   }
 
   async getIdToken(audience: string, { signal }: IdTokenRequestOptions = {}): Promise<string> {
@@ -36,6 +44,7 @@ export class GoogleIdTokenProvider extends IdTokenProvider {
     let source: CredentialSource;
     try {
       source = await discovery;
+      this.kind = credentialKind(source);
     } catch (error) {
       // Never cached: a file fixed (or mounted) later is found by the next request.
       if (this.source === discovery) this.source = undefined;

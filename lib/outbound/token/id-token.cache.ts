@@ -2,8 +2,10 @@ import { Logger, type BeforeApplicationShutdown, type OnApplicationShutdown } fr
 import { SingleFlight, sleep, waitFor, type WaitOptions } from '../../shared/async/single-flight.js';
 import { IdTokenFetchError } from '../../shared/errors/id-token-fetch.error.js';
 import { decodeJwt } from '../../shared/jwt/jwt.codec.js';
+import { CloudRunAuthTelemetry, type CloudRunAuthMetrics } from '../../shared/telemetry/cloud-run-auth.telemetry.js';
 import { attemptFetch, toFetchError } from './id-token.fetch.js';
 import { IdTokenProvider } from './id-token.provider.js';
+import { TokenFetchObserver } from './token-fetch.observer.js';
 import {
   resolveIdTokenCacheOptions,
   type IdTokenCacheOptions,
@@ -14,6 +16,8 @@ import {
 export interface GetIdTokenOptions extends WaitOptions {
   /** The identity that mints the token. @default the module's `IdTokenProvider` */
   provider?: IdTokenProvider;
+  /** Name of the client the token is for: the `service` of metrics and operator logs. @default none */
+  service?: string;
 }
 
 /** A token as the cache handed it out; a 401 to a request that carried it is reported with it. */
@@ -30,6 +34,8 @@ interface Entry {
   lease?: IdTokenLease;
   /** ms epoch before which a failed background refresh is not retried. */
   retryAfter: number;
+  /** The last background refresh failed: the cached token is served stale. */
+  refreshFailed: boolean;
   /** ms epoch until which a 401 from the target invalidates nothing (the target rejects fresh tokens too). */
   rejectedUntil: number;
   lastUsed: number;
@@ -58,15 +64,24 @@ export class IdTokenCache implements BeforeApplicationShutdown, OnApplicationShu
   private readonly entries = new Map<IdTokenProvider, Map<string, Entry>>();
   private readonly flights = new SingleFlight<Entry>();
   private readonly options: ResolvedIdTokenCacheOptions;
+  private readonly metrics: CloudRunAuthMetrics | undefined;
+  private readonly observer: TokenFetchObserver;
   private lastSweep = Date.now();
   private closed = false;
 
-  /** @throws CloudRunAuthConfigError when `options` are invalid (fields named `tokenCache.*`). */
+  /**
+   * @param telemetry where metrics and spans go: the module passes the application's; a cache
+   *   built by hand records none (its failures are still logged for operators).
+   * @throws CloudRunAuthConfigError when `options` are invalid (fields named `tokenCache.*`).
+   */
   constructor(
     private readonly provider: IdTokenProvider,
     options: IdTokenCacheOptions = {},
+    telemetry: CloudRunAuthTelemetry = CloudRunAuthTelemetry.off,
   ) {
     this.options = resolveIdTokenCacheOptions(options);
+    this.metrics = telemetry.metrics;
+    this.observer = new TokenFetchObserver(telemetry, this.logger, () => this.closed);
   }
 
   /**
@@ -89,7 +104,10 @@ export class IdTokenCache implements BeforeApplicationShutdown, OnApplicationShu
   }
 
   /** {@link getToken}, with the lease a 401 is reported with ({@link reportRejected}). */
-  lease(audience: string, { provider = this.provider, ...wait }: GetIdTokenOptions = {}): Promise<IdTokenLease> {
+  lease(
+    audience: string,
+    { provider = this.provider, service, ...wait }: GetIdTokenOptions = {},
+  ): Promise<IdTokenLease> {
     if (this.closed) return Promise.reject(shutdownError(audience));
     const now = Date.now();
     if (now - this.lastSweep >= SWEEP_INTERVAL_MS) this.sweep(now);
@@ -97,13 +115,26 @@ export class IdTokenCache implements BeforeApplicationShutdown, OnApplicationShu
     entry.lastUsed = now;
     const { lease } = entry;
     if (lease !== undefined && now < lease.usableUntil) {
-      if (now >= lease.refreshAt && now >= entry.retryAfter && !this.flights.has(entry))
-        this.refreshInBackground(entry, provider);
+      if (now < lease.refreshAt) this.metrics?.lookup('hit', service, audience);
+      else {
+        this.metrics?.lookup(entry.refreshFailed ? 'stale_served' : 'refresh_ahead', service, audience);
+        if (now >= entry.retryAfter && !this.flights.has(entry)) this.refreshInBackground(entry, provider, service);
+      }
       return Promise.resolve(lease);
     }
+    this.metrics?.lookup('miss', service, audience);
     const timedOut = () =>
       new IdTokenFetchError(`no ID token for audience ${audience} within ${wait.timeoutMs} ms`, audience, true);
-    return waitFor(this.refresh(entry, provider), wait, timedOut);
+    return waitFor(this.refresh(entry, provider, service), wait, timedOut);
+  }
+
+  /**
+   * The token cached for `audience` if it is still handed out, without fetching, refreshing or
+   * counting a use (for health checks); `undefined` otherwise.
+   */
+  peek(audience: string, provider: IdTokenProvider = this.provider): IdTokenLease | undefined {
+    const lease = this.entries.get(provider)?.get(audience)?.lease;
+    return lease !== undefined && Date.now() < lease.usableUntil ? lease : undefined;
   }
 
   /**
@@ -117,6 +148,7 @@ export class IdTokenCache implements BeforeApplicationShutdown, OnApplicationShu
     lease: IdTokenLease,
     replayed: boolean,
     provider: IdTokenProvider = this.provider,
+    service?: string,
   ): boolean {
     const entry = this.entryFor(provider, audience);
     const now = Date.now();
@@ -126,6 +158,7 @@ export class IdTokenCache implements BeforeApplicationShutdown, OnApplicationShu
     }
     if (now < entry.rejectedUntil) return false;
     if (entry.lease === lease) entry.lease = undefined;
+    this.metrics?.retried(service, audience);
     return true;
   }
 
@@ -144,16 +177,24 @@ export class IdTokenCache implements BeforeApplicationShutdown, OnApplicationShu
     let byAudience = this.entries.get(provider);
     if (!byAudience) this.entries.set(provider, (byAudience = new Map<string, Entry>()));
     let entry = byAudience.get(audience);
-    if (!entry) byAudience.set(audience, (entry = { audience, retryAfter: 0, rejectedUntil: 0, lastUsed: 0 }));
+    if (!entry) {
+      entry = { audience, retryAfter: 0, refreshFailed: false, rejectedUntil: 0, lastUsed: 0 };
+      byAudience.set(audience, entry);
+    }
     return entry;
   }
 
-  private refresh(entry: Entry, provider: IdTokenProvider): Promise<IdTokenLease> {
+  private refresh(entry: Entry, provider: IdTokenProvider, service: string | undefined): Promise<IdTokenLease> {
     const { deadlineMs } = this.options;
+    const { audience, lease } = entry;
+    const labels = { service, audience, provider, servingUntil: lease && lease.usableUntil };
     return this.flights.run(
       entry,
-      async (signal) =>
-        (entry.lease = this.toLease(await this.fetchWithRetry(provider, entry.audience, signal), entry.audience)),
+      async (signal) => {
+        const token = await this.observer.observe(labels, () => this.fetchWithRetry(provider, audience, signal));
+        entry.refreshFailed = false;
+        return (entry.lease = this.toLease(token, audience));
+      },
       deadlineMs + DEADLINE_GRACE_MS,
       () =>
         new IdTokenFetchError(
@@ -164,14 +205,11 @@ export class IdTokenCache implements BeforeApplicationShutdown, OnApplicationShu
     );
   }
 
-  private refreshInBackground(entry: Entry, provider: IdTokenProvider): void {
-    this.refresh(entry, provider).catch((error: Error) => {
+  /** A failure is logged by the observer; the cached token is served until it expires. */
+  private refreshInBackground(entry: Entry, provider: IdTokenProvider, service: string | undefined): void {
+    this.refresh(entry, provider, service).catch(() => {
       entry.retryAfter = Date.now() + BACKGROUND_RETRY_COOLDOWN_MS;
-      if (this.closed) return;
-      const left = entry.lease ? Math.round((entry.lease.usableUntil - Date.now()) / 1000) : 0;
-      this.logger.warn(
-        `Background ID-token refresh for ${entry.audience} failed; serving the cached token (valid ${left} s more): ${error.message}`,
-      );
+      entry.refreshFailed = true;
     });
   }
 

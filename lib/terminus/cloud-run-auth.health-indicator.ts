@@ -1,0 +1,110 @@
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { JwksKeyStore } from '../inbound/keys/jwks.key-store.js';
+import { SigningKeyStore } from '../inbound/keys/signing-key.store.js';
+import { CloudRunAuthRegistry } from '../module/cloud-run-auth.registry.js';
+import type { ResolvedServiceDefinition } from '../outbound/service-definition.interface.js';
+import { IdTokenCache } from '../outbound/token/id-token.cache.js';
+import { waitFor } from '../shared/async/single-flight.js';
+
+/** Options of {@link CloudRunAuthHealthIndicator.isHealthy}. */
+export interface CloudRunAuthHealthOptions {
+  /**
+   * Most time a probe waits for a token, or for the signing keys, when none is cached (ms). A
+   * fetch still running then goes on in the background, and the next probe joins it.
+   * @default 1000
+   */
+  timeoutMs?: number;
+}
+
+/** The health of one authenticated service, under `services.<name>` of the result. */
+export interface ServiceTokenHealth {
+  status: 'up' | 'down';
+  audience: string;
+  /** Until when the cached token is handed out, in seconds from now (up). */
+  validForSeconds?: number;
+  /** Why no token could be had (down); never contains a token. */
+  error?: string;
+}
+
+/** The health of the inbound signing keys, under `keys` of the result (absent without `inbound`). */
+export interface SigningKeysHealth {
+  status: 'up' | 'down';
+  /** Why no keys could be loaded (down). */
+  error?: string;
+}
+
+const DEFAULT_TIMEOUT_MS = 1000;
+/** A key id no key set has: asking for it loads the keys without an unknown-kid refetch. */
+const PROBE_KID = '\u0000health-probe';
+
+/**
+ * A `@nestjs/terminus` health indicator: up when every authenticated service has a valid cached
+ * ID token or gets one within `timeoutMs`, and, with `inbound` configured, Google's signing keys
+ * are loaded or load within `timeoutMs`; down otherwise, naming the services and the errors.
+ *
+ * A probe never forces a fetch while a valid token is cached: it reads the shared cache, and
+ * fetches (through it, single-flight) only when nothing valid is cached. Provide it next to
+ * `TerminusModule`'s import: `providers: [CloudRunAuthHealthIndicator]`.
+ */
+@Injectable()
+export class CloudRunAuthHealthIndicator {
+  constructor(
+    private readonly health: HealthIndicatorService,
+    private readonly cache: IdTokenCache,
+    private readonly registry: CloudRunAuthRegistry,
+    @Optional() @Inject(SigningKeyStore) private readonly keyStore: SigningKeyStore | null,
+  ) {}
+
+  /**
+   * The health of outbound tokens and inbound keys under `key`:
+   * `{ [key]: { status, services: { [name]: ServiceTokenHealth }, keys?: SigningKeysHealth } }`.
+   */
+  async isHealthy<const Key extends string>(
+    key: Key,
+    { timeoutMs = DEFAULT_TIMEOUT_MS }: CloudRunAuthHealthOptions = {},
+  ): Promise<HealthIndicatorResult<Key>> {
+    const indicator = this.health.check(key);
+    const authenticated = this.registry.all().filter((service) => service.authenticate);
+    const [checked, keys] = await Promise.all([
+      Promise.all(authenticated.map((service) => this.checkService(service, timeoutMs))),
+      this.checkKeys(timeoutMs),
+    ]);
+    const services = Object.fromEntries(authenticated.map(({ name }, i) => [name, checked[i]!]));
+    const data: { services: Record<string, ServiceTokenHealth>; keys?: SigningKeysHealth } = { services };
+    if (keys) data.keys = keys;
+    const down = checked.some(({ status }) => status === 'down') || keys?.status === 'down';
+    return down ? indicator.down(data) : indicator.up(data);
+  }
+
+  private async checkService(
+    { name, audience, tokenProvider }: ResolvedServiceDefinition,
+    timeoutMs: number,
+  ): Promise<ServiceTokenHealth> {
+    try {
+      const lease =
+        this.cache.peek(audience, tokenProvider) ??
+        (await this.cache.lease(audience, { provider: tokenProvider, service: name, timeoutMs }));
+      return { status: 'up', audience, validForSeconds: Math.round((lease.usableUntil - Date.now()) / 1000) };
+    } catch (error) {
+      // IdTokenFetchError messages name endpoints and files, never a token.
+      return { status: 'down', audience, error: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  private async checkKeys(timeoutMs: number): Promise<SigningKeysHealth | undefined> {
+    // A custom SigningKeyStore cannot be asked whether it is ready without asking it for a key.
+    if (!(this.keyStore instanceof JwksKeyStore)) return undefined;
+    if (this.keyStore.hasKeys) return { status: 'up' };
+    try {
+      await waitFor(
+        this.keyStore.getKey(PROBE_KID),
+        { timeoutMs },
+        () => new Error(`the signing keys did not load within ${timeoutMs} ms`),
+      );
+      return { status: 'up' };
+    } catch (error) {
+      return { status: 'down', error: error instanceof Error ? error.message : String(error) };
+    }
+  }
+}
