@@ -1,5 +1,5 @@
 import { Test } from '@nestjs/testing';
-import type { INestApplication } from '@nestjs/common';
+import type { INestApplication, LoggerService } from '@nestjs/common';
 import {
   CloudRunAuthModule,
   getServiceClientToken,
@@ -8,9 +8,12 @@ import {
 } from '../../lib/index.js';
 
 /** A real Nest application (initialised, not listening) with the module configured as given. */
-export async function createCallerApp(options: CloudRunAuthModuleOptions): Promise<INestApplication> {
+export async function createCallerApp(
+  options: CloudRunAuthModuleOptions,
+  logger: LoggerService | false = false,
+): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({ imports: [CloudRunAuthModule.forRoot(options)] }).compile();
-  const app = moduleRef.createNestApplication({ logger: false });
+  const app = moduleRef.createNestApplication({ logger });
   await app.init();
   return app;
 }

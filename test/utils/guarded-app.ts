@@ -246,17 +246,22 @@ export async function compileGuardedModule(
   return Test.createTestingModule({ imports, controllers }).compile();
 }
 
-/** A real Nest application on 127.0.0.1 (Express or Fastify) with the guarded controllers above. */
+/**
+ * A real Nest application on 127.0.0.1 (Express or Fastify) with the guarded controllers above.
+ * @param configure runs before the application listens (global middleware, for example).
+ */
 export async function startGuardedApp(
   platform: Platform,
   options: CloudRunAuthModuleOptions | { async: CloudRunAuthModuleAsyncOptions },
   logger = new CapturingLogger(),
+  configure?: (app: INestApplication) => void,
 ): Promise<GuardedApp> {
   const moduleRef = await compileGuardedModule(options);
   const app =
     platform === 'fastify'
       ? moduleRef.createNestApplication(new FastifyAdapter(), { logger })
       : moduleRef.createNestApplication({ logger });
+  configure?.(app);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;

@@ -34,7 +34,7 @@ export function fetchFailureReason(error: unknown, shuttingDown = false): TokenF
     }
     if (/not a JWT|not JSON|not a metadata server|the answer has no|without an access token/.test(text))
       return 'invalid_response';
-    if (/^token provider failed:/.test(text)) return 'provider_error';
+    if (/\btoken provider failed:/.test(text)) return 'provider_error';
     current = (current as { cause?: unknown }).cause;
   }
   if (error instanceof IdTokenFetchError && !error.retryable) return 'credentials';
