@@ -2,6 +2,8 @@
 // (Express, then Fastify), in its own process, loaded by autocannon from this one. All routes
 // get the same requests, token included; only the guarded one looks at it. A third route behind
 // a guard that allows everything separates what Nest charges for any guard from what ours costs.
+// A second application, identical but with an OpenTelemetry MeterProvider registered (metrics
+// on), runs beside the first: its guarded and unguarded routes are measured in the same rounds.
 import autocannon from 'autocannon';
 import { startEmulator } from 'nestjs-cloud-run-auth/testing';
 import { startProcess } from './support/processes.mjs';
@@ -12,9 +14,10 @@ const PLATFORMS = ['express', 'fastify'];
 // Real traffic: a few callers, each reusing its token for its lifetime (Google's clients cache
 // it for an hour). One caller per connection.
 const CALLERS = 10;
-const DURATION_S = 2;
+// Environment overrides, to check the script quickly; the published numbers use the defaults.
+const DURATION_S = Number(process.env.GUARD_BENCH_SECONDS) || 2;
 const WARMUP_S = 1;
-const ROUNDS = 6;
+const ROUNDS = Number(process.env.GUARD_BENCH_ROUNDS) || 6;
 
 const emu = await startEmulator();
 const tokens = Array.from({ length: CALLERS }, (_, i) =>
@@ -34,41 +37,69 @@ async function load(url, durationS) {
   return { perSecond: result.requests.total / (result.duration || durationS), p99: result.latency.p99 };
 }
 
-const ROUTES = ['guarded', 'noop', 'open'];
+/** Each application (metrics off, metrics on) and the routes measured on it. */
+const VARIANTS = [
+  { metrics: 'off', args: [], routes: ['guarded', 'noop', 'open'] },
+  { metrics: 'on', args: ['metrics'], routes: ['guarded', 'open'] },
+];
 const rows = [];
+const comparisons = [];
 try {
   for (const platform of PLATFORMS) {
-    const app = await startProcess('guarded-app', [platform, AUDIENCE, emu.certsUrl]);
+    const apps = {};
     try {
+      for (const variant of VARIANTS) {
+        apps[variant.metrics] = await startProcess('guarded-app', [platform, AUDIENCE, emu.certsUrl, ...variant.args]);
+      }
+      const contenders = VARIANTS.flatMap(({ metrics, routes }) => routes.map((route) => ({ metrics, route })));
+      const key = ({ metrics, route }) => `${metrics}:${route}`;
+      const url = ({ metrics, route }) => `${apps[metrics].url}/${route}`;
       // Warm-up: JIT, connection setup, and the guard's first JWKS fetch and token cache fill.
-      for (const route of ROUTES) await load(`${app.url}/${route}`, WARMUP_S);
-      const runs = Object.fromEntries(ROUTES.map((route) => [route, []]));
+      for (const contender of contenders) await load(url(contender), WARMUP_S);
+      const runs = Object.fromEntries(contenders.map((contender) => [key(contender), []]));
       for (let r = 0; r < ROUNDS; r++) {
-        for (let i = 0; i < ROUTES.length; i++) {
-          const route = ROUTES[(r + i) % ROUTES.length];
-          runs[route].push(await load(`${app.url}/${route}`, DURATION_S));
+        for (let i = 0; i < contenders.length; i++) {
+          const contender = contenders[(r + i) % contenders.length];
+          runs[key(contender)].push(await load(url(contender), DURATION_S));
         }
       }
-      const rps = (route) => runs[route].map((x) => x.perSecond);
-      rows.push({
+      const rps = (metrics, route) => runs[`${metrics}:${route}`]?.map((x) => x.perSecond);
+      const p99 = (metrics, route) => median(runs[`${metrics}:${route}`].map((x) => x.p99));
+      for (const { metrics } of VARIANTS) {
+        const noop = rps(metrics, 'noop');
+        rows.push({
+          platform,
+          metrics,
+          guarded: round(median(rps(metrics, 'guarded')), 0),
+          noop: noop && round(median(noop), 0),
+          open: round(median(rps(metrics, 'open')), 0),
+          ratio: round(medianRatio(rps(metrics, 'guarded'), rps(metrics, 'open')), 3),
+          noopRatio: noop && round(medianRatio(noop, rps(metrics, 'open')), 3),
+          guardedVsNoop: noop && round(medianRatio(rps(metrics, 'guarded'), noop), 3),
+          guardedRounds: rps(metrics, 'guarded')
+            .map((x) => round(x, 0))
+            .join(' '),
+          openRounds: rps(metrics, 'open')
+            .map((x) => round(x, 0))
+            .join(' '),
+          guardedP99: p99(metrics, 'guarded'),
+          openP99: p99(metrics, 'open'),
+        });
+      }
+      // Per round: the guard's ratio with metrics on over its ratio with metrics off, so that load
+      // changes between rounds (which hit both applications alike) cancel out.
+      const ratios = (metrics) => rps(metrics, 'guarded').map((x, i) => x / rps(metrics, 'open')[i]);
+      comparisons.push({
         platform,
-        guarded: round(median(rps('guarded')), 0),
-        noop: round(median(rps('noop')), 0),
-        open: round(median(rps('open')), 0),
-        ratio: round(medianRatio(rps('guarded'), rps('open')), 3),
-        noopRatio: round(medianRatio(rps('noop'), rps('open')), 3),
-        guardedVsNoop: round(medianRatio(rps('guarded'), rps('noop')), 3),
-        guardedRounds: rps('guarded')
-          .map((x) => round(x, 0))
+        normalized: round(medianRatio(ratios('on'), ratios('off')), 3),
+        guarded: round(medianRatio(rps('on', 'guarded'), rps('off', 'guarded')), 3),
+        open: round(medianRatio(rps('on', 'open'), rps('off', 'open')), 3),
+        normalizedRounds: ratios('on')
+          .map((x, i) => round(x / ratios('off')[i], 3))
           .join(' '),
-        openRounds: rps('open')
-          .map((x) => round(x, 0))
-          .join(' '),
-        guardedP99: median(runs.guarded.map((x) => x.p99)),
-        openP99: median(runs.open.map((x) => x.p99)),
       });
     } finally {
-      await app.close();
+      for (const app of Object.values(apps)) await app.close();
     }
   }
 } finally {
@@ -79,6 +110,7 @@ printTable(
   `Guard end to end: requests/s, ${CALLERS} connections (one caller each), median of ${ROUNDS} × ${DURATION_S} s rounds`,
   [
     ['platform', 'Platform'],
+    ['metrics', 'Metrics'],
     ['open', 'unguarded req/s'],
     ['noop', 'allow-all guard req/s'],
     ['guarded', 'CloudRunAuthGuard req/s'],
@@ -92,16 +124,39 @@ printTable(
   ],
   rows,
 );
-const targets = rows.map((r) => target(`guarded / unguarded ≥ 0.9 (${r.platform})`, r.ratio, r.ratio >= 0.9));
+printTable(
+  'Metrics on / metrics off (medians of per-round ratios)',
+  [
+    ['platform', 'Platform'],
+    ['normalized', '(guarded / unguarded) on ÷ off'],
+    ['guarded', 'guarded req/s on ÷ off'],
+    ['open', 'unguarded req/s on ÷ off'],
+    ['normalizedRounds', '(guarded / unguarded) on ÷ off per round'],
+  ],
+  comparisons,
+);
+const targets = [
+  ...rows
+    .filter((r) => r.metrics === 'off')
+    .map((r) => target(`guarded / unguarded ≥ 0.9 (${r.platform})`, r.ratio, r.ratio >= 0.9)),
+  ...comparisons.map((c) =>
+    target(`guard with metrics on ≥ 0.95 × metrics off (${c.platform})`, c.normalized, c.normalized >= 0.95),
+  ),
+];
 printTargets(targets);
 writeSection('guard', {
   description:
-    `autocannon (this process) against a Nest app in a child process; ${CALLERS} connections, each sending its own caller's token on every request; ` +
-    'rounds rotate the order of the routes. All routes return the same body. Ratios are medians of per-round ratios.',
+    `autocannon (this process) against two Nest apps in child processes, identical but for an OpenTelemetry MeterProvider ` +
+    `registered in the second (metrics on); ${CALLERS} connections, each sending its own caller's token on every request; ` +
+    'rounds rotate the order of the (application, route) pairs. All routes return the same body. Ratios are medians of per-round ratios.',
   callers: CALLERS,
   roundSeconds: DURATION_S,
   rounds: ROUNDS,
   rows,
-  headline: Object.fromEntries(rows.map((r) => [`guardedVsUnguarded@${r.platform}`, r.ratio])),
+  metricsOnVsOff: comparisons,
+  headline: Object.fromEntries([
+    ...rows.filter((r) => r.metrics === 'off').map((r) => [`guardedVsUnguarded@${r.platform}`, r.ratio]),
+    ...comparisons.map((c) => [`guardMetricsOnVsOff@${c.platform}`, c.normalized]),
+  ]),
   targets,
 });
