@@ -35,8 +35,10 @@ export class InboundTelemetry {
     this.verifyDuration = metrics?.verifyDuration;
     this.tracing = telemetry.tracing;
     this.labels = Object.freeze({ mode: labels.mode, audience: labels.audiences.join(',') });
-    this.cachedAttributes = Object.freeze({ ...this.labels, cached: true });
-    this.verifiedAttributes = Object.freeze({ ...this.labels, cached: false });
+    // Only `cached`: a histogram record hashes its attributes, and on a cache hit each one costs
+    // about as much as the lookup itself. The application's mode and audience are on decisions.
+    this.cachedAttributes = Object.freeze({ cached: true });
+    this.verifiedAttributes = Object.freeze({ cached: false });
     if (telemetry.callerEmailAttribute) this.callerSeries = new Map();
     else this.allowedSeries = this.decisions?.seriesFor('allowed', { ...this.labels, outcome: 'allowed' });
   }
