@@ -32,6 +32,10 @@ export { IdTokenVerifier } from './inbound/verifier/id-token.verifier.js';
 export type { IdTokenVerifierOptions, ResolvedVerifierOptions } from './inbound/verifier/verifier-options.interface.js';
 export { SigningKeyStore } from './inbound/keys/signing-key.store.js';
 
+// Telemetry (OpenTelemetry through the optional @opentelemetry/api)
+export type { TelemetryOptions } from './shared/telemetry/telemetry-options.js';
+export type { TokenSource } from './shared/telemetry/telemetry.names.js';
+
 // Errors
 export { CloudRunAuthConfigError } from './shared/errors/config.error.js';
 export { IdTokenFetchError } from './shared/errors/id-token-fetch.error.js';

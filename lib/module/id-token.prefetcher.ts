@@ -20,10 +20,11 @@ export class IdTokenPrefetcher implements OnApplicationBootstrap {
     const services = this.registry.all().filter((service) => service.authenticate);
     // Services sharing an identity and audience join one fetch: the cache is single-flight.
     // Bounded by the cache's deadline; boot waits at most that long, and never fails.
+    // A failure is logged by the cache (one warning per cause, with what to check); this line only says it was the prefetch.
     await Promise.all(
-      services.map(({ audience, tokenProvider }) =>
-        this.cache.getToken(audience, tokenProvider).catch((error: Error) => {
-          this.logger.warn(`Prefetching an ID token for ${audience} failed; requests will retry: ${error.message}`);
+      services.map(({ name, audience, tokenProvider }) =>
+        this.cache.getToken(audience, { provider: tokenProvider, service: name }).catch((error: Error) => {
+          this.logger.debug(`Prefetching an ID token for ${audience} failed; requests will retry: ${error.message}`);
         }),
       ),
     );
