@@ -92,7 +92,13 @@ printTable(
   ],
   rows,
 );
-const targets = rows.map((r) => target(`guarded / unguarded ≥ 0.9 (${r.platform})`, r.ratio, r.ratio >= 0.9));
+const targets = [
+  ...rows.map((r) => target(`guarded / unguarded ≥ 0.9 (${r.platform})`, r.ratio, r.ratio >= 0.9)),
+  // Only on Fastify: Express' slower routes hide a microsecond in their noise.
+  ...rows
+    .filter((r) => r.platform === 'fastify')
+    .map((r) => target(`guarded / allow-all guard ≥ 0.97 (${r.platform})`, r.guardedVsNoop, r.guardedVsNoop >= 0.97)),
+];
 printTargets(targets);
 writeSection('guard', {
   description:
@@ -102,6 +108,11 @@ writeSection('guard', {
   roundSeconds: DURATION_S,
   rounds: ROUNDS,
   rows,
-  headline: Object.fromEntries(rows.map((r) => [`guardedVsUnguarded@${r.platform}`, r.ratio])),
+  headline: Object.fromEntries(
+    rows.flatMap((r) => [
+      [`guardedVsUnguarded@${r.platform}`, r.ratio],
+      [`guardedVsAllowAll@${r.platform}`, r.guardedVsNoop],
+    ]),
+  ),
   targets,
 });
