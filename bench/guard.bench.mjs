@@ -139,6 +139,10 @@ const targets = [
   ...rows
     .filter((r) => r.metrics === 'off')
     .map((r) => target(`guarded / unguarded ≥ 0.9 (${r.platform})`, r.ratio, r.ratio >= 0.9)),
+  // Only on Fastify: Express' slower routes hide a microsecond in their noise.
+  ...rows
+    .filter((r) => r.metrics === 'off' && r.platform === 'fastify')
+    .map((r) => target(`guarded / allow-all guard ≥ 0.97 (${r.platform})`, r.guardedVsNoop, r.guardedVsNoop >= 0.97)),
   ...comparisons.map((c) =>
     target(`guard with metrics on ≥ 0.95 × metrics off (${c.platform})`, c.normalized, c.normalized >= 0.95),
   ),
@@ -155,7 +159,12 @@ writeSection('guard', {
   rows,
   metricsOnVsOff: comparisons,
   headline: Object.fromEntries([
-    ...rows.filter((r) => r.metrics === 'off').map((r) => [`guardedVsUnguarded@${r.platform}`, r.ratio]),
+    ...rows
+      .filter((r) => r.metrics === 'off')
+      .flatMap((r) => [
+        [`guardedVsUnguarded@${r.platform}`, r.ratio],
+        [`guardedVsAllowAll@${r.platform}`, r.guardedVsNoop],
+      ]),
     ...comparisons.map((c) => [`guardMetricsOnVsOff@${c.platform}`, c.normalized]),
   ]),
   targets,

@@ -18,6 +18,7 @@ import {
   type CloudRunAuthModuleOptions,
 } from '../lib/index.js';
 import type { Emulator } from '../lib/testing/index.js';
+import { adapterRefusal } from '../lib/outbound/client/adapter.rule.js';
 import { clientOf, createCallerApp } from './utils/caller-app.js';
 import { runScript } from './utils/child-process.js';
 import { startTarget, type Target } from './utils/target.js';
@@ -317,6 +318,20 @@ describe('a target that always answers 401', () => {
 });
 
 describe('the adapter rule', () => {
+  it('decides a list of adapters again when it is changed in place, and every value on its own', () => {
+    const list = ['http'];
+    expect(adapterRefusal(list)).toBeUndefined();
+    expect(adapterRefusal(list)).toBeUndefined();
+    list[0] = 'fetch';
+    expect(adapterRefusal(list)).toMatch(/follows redirects itself/);
+    list.splice(0, 1, 'http', 'fetch');
+    expect(adapterRefusal(list)).toBeUndefined();
+    expect(adapterRefusal('fetch')).toMatch(/follows redirects itself/);
+    expect(adapterRefusal('http')).toBeUndefined();
+    expect(adapterRefusal('no-such-adapter')).toMatch(/not an adapter/);
+    expect(adapterRefusal(undefined)).toBeUndefined();
+  });
+
   it('refuses the fetch adapter at boot for an authenticated service', async () => {
     const error = await createCallerApp({
       services: [{ name: 'orders', url: target.url, http: { adapter: 'fetch' } }],

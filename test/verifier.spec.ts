@@ -179,16 +179,31 @@ describe('IdTokenVerifier', () => {
     expect(store.lookups).toBe(2);
   });
 
-  it('answers cachedIdentity() only for a token verify() accepted, until its exp, with a fresh identity each time', async () => {
+  it('answers cachedIdentity() only for a token verify() accepted, until its exp, with one frozen identity whose Dates are fresh on each read', async () => {
     const v = verifier();
     const token = mint(emu, AUDIENCE, {}, { lifetimeSeconds: 600 });
     expect(v.cachedIdentity(token)).toBeUndefined();
     const verified = await v.verify(token);
     const cached = v.cachedIdentity(token)!;
-    expect(cached).toEqual(verified);
-    expect(cached).not.toBe(verified);
-    expect(cached.expiresAt).not.toBe(v.cachedIdentity(token)!.expiresAt);
+    expect(cached).toBe(verified);
+    expect(await v.verify(token)).toBe(verified);
     expect(Object.isFrozen(cached)).toBe(true);
+    // A handler that changes a Date it was given changes nothing for the next request.
+    const expiresAt = cached.expiresAt;
+    expect(expiresAt.getTime()).toBe(Number(payloadOf(token).exp) * 1000);
+    expect(cached.expiresAt).not.toBe(expiresAt);
+    expiresAt.setTime(0);
+    cached.issuedAt.setTime(0);
+    expect(v.cachedIdentity(token)!.expiresAt.getTime()).toBe(Number(payloadOf(token).exp) * 1000);
+    expect(v.cachedIdentity(token)!.issuedAt.getTime()).toBe(Number(payloadOf(token).iat) * 1000);
+    expect({ ...cached }).toEqual(expect.objectContaining({ expiresAt: expect.any(Date), issuedAt: expect.any(Date) }));
+    expect(JSON.parse(JSON.stringify(cached)).expiresAt).toBe(
+      new Date(Number(payloadOf(token).exp) * 1000).toISOString(),
+    );
+    // Looked up inside a header value, without slicing it out; only at the token's exact start.
+    expect(v.cachedIdentity(`Bearer ${token}`, 7)).toBe(verified);
+    expect(v.cachedIdentity(`Bearer  ${token}`, 7)).toBeUndefined();
+    expect(v.cachedIdentity(`Bearer ${token}x`, 7)).toBeUndefined();
     const rejected = mint(emu, 'https://other-service.a.run.app');
     expect((await rejection(v.verify(rejected))).reason).toBe('invalid_audience');
     expect(v.cachedIdentity(rejected)).toBeUndefined();

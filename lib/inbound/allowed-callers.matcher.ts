@@ -13,6 +13,9 @@ export interface CallerAllowList {
 // appspot.gserviceaccount.com, gcp-sa-*.iam..., gmail.com) would admit other projects' or users' identities.
 const PROJECT_WILDCARD = /^\*@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/;
 
+/** Most decisions an allow-list remembers; all are forgotten when it is full (emails come only from verified tokens). */
+const MAX_REMEMBERED_DECISIONS = 4096;
+
 /**
  * Validates and compiles allow-list entries: exact emails, or `*@PROJECT_ID.iam.gserviceaccount.com`.
  * @param at where the list comes from, for the error (`inbound.allowedCallers`, `@AllowedCallers()`).
@@ -41,13 +44,26 @@ export function compileAllowList(patterns: unknown, at: string): CallerAllowList
       );
     }
   }
+  const match = (email: string): boolean => {
+    const lower = email.toLowerCase();
+    if (exact.has(lower)) return true;
+    const at = lower.indexOf('@');
+    return at > 0 && at === lower.lastIndexOf('@') && domains.has(lower.slice(at + 1));
+  };
+  // Decisions are kept per email string: a verified caller's identity, and so its email string,
+  // is shared by all its requests, and a string caches its hash, so a repeat costs one lookup
+  // instead of lowercasing, slicing and hashing anew.
+  const decisions = new Map<string, boolean>();
   return {
     patterns: [...exact, ...[...domains].map((domain) => `*@${domain}`)],
     matches(email: string): boolean {
-      const lower = email.toLowerCase();
-      if (exact.has(lower)) return true;
-      const at = lower.indexOf('@');
-      return at > 0 && at === lower.lastIndexOf('@') && domains.has(lower.slice(at + 1));
+      let allowed = decisions.get(email);
+      if (allowed === undefined) {
+        allowed = match(email);
+        if (decisions.size >= MAX_REMEMBERED_DECISIONS) decisions.clear();
+        decisions.set(email, allowed);
+      }
+      return allowed;
     },
   };
 }

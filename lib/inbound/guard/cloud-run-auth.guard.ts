@@ -29,9 +29,9 @@ import { graphqlRequest, graphqlResponse, grpcMetadata, identityCarrier } from '
 import { receivedAudience, rejectionHint } from './rejection.hints.js';
 import { RouteMetadataReader } from './route-metadata.reader.js';
 import {
+  bearerCredentialsOffset,
   bearerToken,
   readTokenHeader,
-  uncheckedBearerCredentials,
   type RequestHeaders,
   type TokenHeader,
 } from './token.extractor.js';
@@ -103,9 +103,9 @@ export class CloudRunAuthGuard implements CanActivate {
       // characters and dots, all of them b64token characters. Not when verify() is overridden
       // (a subclass adding checks of its own): the cache would bypass them.
       if ('value' in header && this.verifier.verify === defaultVerify) {
-        const credentials = uncheckedBearerCredentials(header.value);
+        const offset = bearerCredentialsOffset(header.value);
         const started = this.telemetry?.start();
-        const identity = credentials === undefined ? undefined : this.verifier.cachedIdentity(credentials);
+        const identity = offset < 0 ? undefined : this.verifier.cachedIdentity(header.value, offset);
         if (identity) {
           this.telemetry?.verified(started, true);
           return this.authorize(context, request, identity);
@@ -209,7 +209,8 @@ export class CloudRunAuthGuard implements CanActivate {
    */
   protected getRequest(context: ExecutionContext): HttpRequestLike {
     if (context.getType<string>() === 'graphql') return (graphqlRequest(context) ?? {}) as HttpRequestLike;
-    return context.switchToHttp().getRequest<HttpRequestLike>();
+    // What switchToHttp().getRequest() returns, without the object switchToHttp() builds.
+    return context.getArgByIndex<HttpRequestLike>(0);
   }
 
   /** Raw header list used to refuse repeated token headers. */

@@ -18,6 +18,9 @@ export interface RouteMetadata {
  */
 export class RouteMetadataReader {
   private readonly byHandler = new WeakMap<Function, RouteMetadata>();
+  /** The last settings read: a request asks twice (skip, then allow-list), and traffic often repeats a route. */
+  private last: RouteMetadata | undefined;
+  private lastHandler: Function | undefined;
 
   constructor(private readonly reflector: Reflector) {}
 
@@ -25,6 +28,7 @@ export class RouteMetadataReader {
   read(context: ExecutionContext): RouteMetadata {
     const handler = context.getHandler();
     const controller = context.getClass();
+    if (handler === this.lastHandler && controller === this.last!.controller) return this.last!;
     let metadata = this.byHandler.get(handler);
     if (metadata === undefined || metadata.controller !== controller) {
       const routeAllowList = this.reflector.get<CallerAllowList | undefined>(ALLOWED_CALLERS_METADATA, handler);
@@ -36,6 +40,8 @@ export class RouteMetadataReader {
       };
       this.byHandler.set(handler, metadata);
     }
+    this.lastHandler = handler;
+    this.last = metadata;
     return metadata;
   }
 

@@ -1,4 +1,4 @@
-/** The verified identity behind an inbound request, as read from its Google ID token. */
+/** The verified identity behind an inbound request, as read from its Google ID token; frozen. */
 export interface CallerIdentity {
   /**
    * The caller's email (`email` claim), only when the token also says `email_verified: true`;
@@ -11,9 +11,9 @@ export interface CallerIdentity {
   readonly audience: string;
   /** `iss`: `https://accounts.google.com` or `accounts.google.com`. */
   readonly issuer: string;
-  /** `iat` as a Date. */
+  /** `iat` as a Date (a new one on each read: the identity is shared by the requests that present the same token). */
   readonly issuedAt: Date;
-  /** `exp` as a Date. */
+  /** `exp` as a Date (a new one on each read). */
   readonly expiresAt: Date;
   /**
    * `true` when this process verified the RS256 signature; `false` only in `cloud-run-iam`

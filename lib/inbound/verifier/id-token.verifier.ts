@@ -28,7 +28,7 @@ const MAX_KID_LENGTH = 256;
  * ```
  *
  * Successful results are cached per token until its `exp` (bounded LRU), so a caller
- * reusing its token costs one map lookup. Keys are fetched lazily on first use.
+ * reusing its token costs one map lookup and gets the same (frozen) identity object. Keys are fetched lazily on first use.
  */
 export class IdTokenVerifier {
   /** The validated options. */
@@ -36,7 +36,7 @@ export class IdTokenVerifier {
   private readonly keyStore: SigningKeyStore;
   /** `keyStore` when it is a plain `JwksKeyStore`, whose loaded keys can be read synchronously. */
   private readonly jwksKeyStore: JwksKeyStore | undefined;
-  private readonly cache: VerifiedTokenCache<CheckedClaims>;
+  private readonly cache: VerifiedTokenCache<CallerIdentity>;
 
   /**
    * @param options verifier options, or resolved ones (`verifier` of the injected inbound options).
@@ -59,7 +59,7 @@ export class IdTokenVerifier {
     const nowMs = clock.now();
     if (typeof token === 'string') {
       const cached = this.cache.get(token, nowMs);
-      if (cached) return toIdentity(cached);
+      if (cached) return cached;
     }
     const jwt = typeof token === 'string' ? decodeJwt(token) : undefined;
     if (!jwt) {
@@ -78,8 +78,9 @@ export class IdTokenVerifier {
         const key = this.jwksKeyStore?.loadedKey(kid) ?? (await this.keyStore.getKey(kid));
         this.checkSignature(jwt, key);
       }
-      this.cache.set(token, claims, claims.expiresAtMs);
-      return toIdentity(claims);
+      const identity = toIdentity(claims);
+      this.cache.set(token, identity, claims.expiresAtMs);
+      return identity;
     } catch (error) {
       if (error instanceof TokenVerificationError) error.receivedAudience = describe(jwt.payload.aud);
       throw error;
@@ -90,11 +91,12 @@ export class IdTokenVerifier {
    * The identity of `token` if this verifier has verified it before and that result is still
    * cached (until the token's `exp`), as `verify()` would answer; `undefined` otherwise. Never
    * verifies anything itself: a token it does not answer for must go through `verify()`.
+   *
+   * @param offset where the token starts in `token`, to look up the token of a header value
+   *   (`Bearer <token>`) without slicing it out. @default 0
    */
-  cachedIdentity(token: string): CallerIdentity | undefined {
-    if (typeof token !== 'string') return undefined;
-    const cached = this.cache.get(token, clock.now());
-    return cached && toIdentity(cached);
+  cachedIdentity(token: string, offset = 0): CallerIdentity | undefined {
+    return typeof token === 'string' ? this.cache.get(token, clock.now(), offset) : undefined;
   }
 
   /** Checks `alg` and `crit`; returns whether the signature was stripped by Cloud Run (and that is allowed). */
@@ -145,15 +147,24 @@ function rsaSignatureMatches(jwt: DecodedJwt, key: KeyObject): boolean {
   }
 }
 
-/** A fresh identity per call: cached entries are shared, Dates are mutable. */
+/**
+ * The identity of a verified token, built once and shared by every request that presents the
+ * token: frozen, and its Dates are made on each read so that no caller can change what the
+ * next one sees.
+ */
 function toIdentity(claims: CheckedClaims): CallerIdentity {
+  const { issuedAtMs, expiresAtMs } = claims;
   return Object.freeze({
     email: claims.email,
     subject: claims.subject,
     audience: claims.audience,
     issuer: claims.issuer,
-    issuedAt: new Date(claims.issuedAtMs),
-    expiresAt: new Date(claims.expiresAtMs),
+    get issuedAt() {
+      return new Date(issuedAtMs);
+    },
+    get expiresAt() {
+      return new Date(expiresAtMs);
+    },
     signatureVerified: claims.signatureVerified,
     claims: claims.claims,
   });

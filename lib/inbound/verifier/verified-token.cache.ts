@@ -8,12 +8,13 @@ interface Entry<T> {
 }
 
 /**
- * Characters of a token's end used as its map key. A signed token ends with its signature
- * (342 base64url characters for RS256 with a 2048-bit key), whose last 43 characters carry
- * over 250 bits of it: in practice different for every signature. Hashing them is much cheaper
- * than hashing the ~1 KB token. A hit still requires the full token to be equal.
+ * Characters of a token's end its map key is computed from. A signed token ends with its
+ * signature (342 base64url characters for RS256 with a 2048-bit key), whose last 16 characters
+ * carry 96 bits of it: in practice different for every signature. A small integer hash of them
+ * is a cheaper key than any string (no slice to allocate and hash), and two tokens with the
+ * same key only take each other's place: a hit still requires the full token to be equal.
  */
-const KEY_LENGTH = 43;
+const KEY_LENGTH = 16;
 
 /**
  * A bounded LRU of verification results for tokens, each entry valid until the token's `exp`:
@@ -22,14 +23,14 @@ const KEY_LENGTH = 43;
  * place (re-inserting costs more than the lookup, and such an entry is far from eviction), so
  * the order is that of the last insertion or move, close to the exact LRU order.
  *
- * Entries are keyed by the token's last characters (see {@link KEY_LENGTH}) and confirmed by
+ * Entries are keyed by a hash of the token's last characters (see {@link KEY_LENGTH}) and confirmed by
  * comparing the full token, so two tokens that share an ending never answer for each other;
  * they only take each other's place. Tokens ending in `sharedSuffix` (Cloud Run's stripped
  * signature marker, the same for every token) are keyed in full.
  */
 export class VerifiedTokenCache<T> {
   // A Map iterates in insertion order: re-inserting on a hit makes the first key the least recent.
-  private readonly entries = new Map<string, Entry<T>>();
+  private readonly entries = new Map<number | string, Entry<T>>();
   /** Moves to the most recent end so far. */
   private moves = 0;
   /** A hit on an entry moved less than this many moves ago leaves it in place; 0 (exact LRU) below 4 entries. */
@@ -51,11 +52,15 @@ export class VerifiedTokenCache<T> {
     return this.entries.size;
   }
 
-  /** The cached value for `token` if it has not expired at `nowMs`. */
-  get(token: string, nowMs: number): T | undefined {
-    const key = this.keyOf(token);
+  /**
+   * The cached value for the token `text.slice(offset)` if it has not expired at `nowMs`. With an
+   * offset (a token inside a header value), nothing is sliced: slices are costly to read and compare.
+   */
+  get(text: string, nowMs: number, offset = 0): T | undefined {
+    const key = this.keyOf(text, offset);
     const entry = this.entries.get(key);
-    if (entry === undefined || entry.token !== token) return undefined;
+    // A slice and === compare the bytes at once (endsWith compares one character at a time).
+    if (entry === undefined || (offset === 0 ? text : text.slice(offset)) !== entry.token) return undefined;
     if (nowMs >= entry.expiresAtMs) {
       this.entries.delete(key);
       return undefined;
@@ -84,9 +89,15 @@ export class VerifiedTokenCache<T> {
     this.entries.clear();
   }
 
-  private keyOf(token: string): string {
-    return token.length <= KEY_LENGTH || (this.sharedSuffix !== '' && token.endsWith(this.sharedSuffix))
-      ? token
-      : token.slice(-KEY_LENGTH);
+  /** The map key of the token `text.slice(offset)`. */
+  private keyOf(text: string, offset = 0): number | string {
+    const length = text.length;
+    if (length - offset <= KEY_LENGTH || (this.sharedSuffix !== '' && text.endsWith(this.sharedSuffix))) {
+      return offset === 0 ? text : text.slice(offset);
+    }
+    // FNV-1a over the last KEY_LENGTH characters, kept within a small integer (31 bits).
+    let hash = 0x811c9dc5;
+    for (let i = length - KEY_LENGTH; i < length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+    return hash & 0x3fffffff;
   }
 }

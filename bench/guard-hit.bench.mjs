@@ -1,0 +1,165 @@
+// Guard hit cost in isolation: CPU time of one CloudRunAuthGuard.canActivate() for a token it has
+// already verified (the normal case: a caller reuses its token for an hour), from a Fastify-shaped
+// and an Express-shaped request, in a loop with no HTTP server and no Nest request pipeline. An
+// allow-all guard called the same way is the loop's own cost, subtracted from ours. CPU time, not
+// wall time, so that other work on the machine does not count.
+import { Controller, Get, Module } from '@nestjs/common';
+import { NestFactory, Reflector } from '@nestjs/core';
+import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
+import { IncomingMessage } from 'node:http';
+import { Socket } from 'node:net';
+import {
+  CLOUD_RUN_AUTH_INBOUND_OPTIONS,
+  CloudRunAuthGuard,
+  CloudRunAuthModule,
+  IdTokenVerifier,
+} from 'nestjs-cloud-run-auth';
+import { startEmulator } from 'nestjs-cloud-run-auth/testing';
+import { median, printTable, printTargets, round, target, writeSection } from './support/report.mjs';
+
+const AUDIENCE = 'https://orders-abc123-ew.a.run.app';
+const CALLERS = 10;
+const ITERATIONS = 200_000;
+const ROUNDS = 9;
+const TARGET_NS = 500;
+
+class HitController {
+  guarded() {
+    return { ok: true };
+  }
+}
+Get('guarded')(HitController.prototype, 'guarded', Object.getOwnPropertyDescriptor(HitController.prototype, 'guarded'));
+Controller()(HitController);
+
+const emu = await startEmulator();
+let rows;
+try {
+  class AppModule {}
+  Module({
+    imports: [
+      CloudRunAuthModule.forRoot({
+        inbound: {
+          audience: AUDIENCE,
+          certsUrl: emu.certsUrl,
+          allowedCallers: ['*@emulator-project.iam.gserviceaccount.com'],
+        },
+      }),
+    ],
+  })(AppModule);
+  const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
+  const guard = new CloudRunAuthGuard(
+    app.get(CLOUD_RUN_AUTH_INBOUND_OPTIONS),
+    app.get(IdTokenVerifier),
+    app.get(Reflector),
+  );
+  const allowAll = { canActivate: () => true };
+
+  const tokens = Array.from({ length: CALLERS }, (_, i) =>
+    emu.mintIdToken({ aud: AUDIENCE, email: `caller-${i}@emulator-project.iam.gserviceaccount.com` }),
+  );
+  // Requests as the two platforms hand them to guards: Fastify's own request object (headers
+  // plus the Node request in `raw`), and Node's IncomingMessage itself (Express' request).
+  const rawHeadersOf = (token) => [
+    'Host',
+    '127.0.0.1:3000',
+    'User-Agent',
+    'autocannon',
+    'Accept',
+    '*/*',
+    'Authorization',
+    `Bearer ${token}`,
+  ];
+  const headersOf = (raw) =>
+    Object.fromEntries(Array.from({ length: raw.length / 2 }, (_, i) => [raw[2 * i].toLowerCase(), raw[2 * i + 1]]));
+  const platforms = {
+    fastify: (token) => {
+      const rawHeaders = rawHeadersOf(token);
+      return {
+        id: 'req-1',
+        headers: headersOf(rawHeaders),
+        raw: { rawHeaders },
+        params: {},
+        query: {},
+        body: undefined,
+      };
+    },
+    express: (token) => {
+      const request = new IncomingMessage(new Socket());
+      request.rawHeaders = rawHeadersOf(token);
+      Object.assign(request.headers, headersOf(request.rawHeaders));
+      return request;
+    },
+  };
+  const handler = HitController.prototype.guarded;
+  const contextFor = (request) => {
+    const context = new ExecutionContextHost([request, {}, () => undefined], HitController, handler);
+    context.setType('http');
+    return context;
+  };
+
+  // A fresh request per call, as in a server; building it is part of the loop's cost for both guards.
+  const loop = (candidate, makeRequest) => {
+    // CPU time of this process, not wall time: other work on the machine delays the loop but does not add to it.
+    const started = process.cpuUsage();
+    let allowed = 0;
+    for (let i = 0; i < ITERATIONS; i++) {
+      if (candidate.canActivate(contextFor(makeRequest(i))) === true) allowed++;
+    }
+    const used = process.cpuUsage(started);
+    const ns = ((used.user + used.system) * 1000) / ITERATIONS;
+    if (allowed !== ITERATIONS) throw new Error(`only ${allowed} of ${ITERATIONS} calls were allowed synchronously`);
+    return ns;
+  };
+
+  rows = [];
+  for (const [platform, build] of Object.entries(platforms)) {
+    // Requests are built once and reused, so that the loop measures the guard, not the allocator.
+    const requests = Array.from({ length: 64 }, (_, i) => build(tokens[i % CALLERS]));
+    for (const token of tokens) await guard.canActivate(contextFor(build(token)));
+    const makeRequest = (i) => requests[i & 63];
+    const ours = [];
+    const baseline = [];
+    for (let r = 0; r < ROUNDS + 1; r++) {
+      const a = loop(guard, makeRequest);
+      const b = loop(allowAll, makeRequest);
+      if (r === 0) continue; // warm-up round
+      ours.push(a);
+      baseline.push(b);
+    }
+    const hitNs = median(ours.map((a, i) => a - baseline[i]));
+    rows.push({
+      platform,
+      guardNs: round(median(ours), 0),
+      baselineNs: round(median(baseline), 0),
+      hitNs: round(hitNs, 0),
+    });
+  }
+  await app.close();
+} finally {
+  await emu.close();
+}
+
+printTable(
+  `Guard hit cost in isolation: ns per canActivate(), median of ${ROUNDS} rounds × ${ITERATIONS} calls, ${CALLERS} callers' tokens`,
+  [
+    ['platform', 'Request shape'],
+    ['guardNs', 'CloudRunAuthGuard ns/call'],
+    ['baselineNs', 'allow-all guard ns/call (loop cost)'],
+    ['hitNs', 'hit cost ns'],
+  ],
+  rows,
+);
+const targets = rows.map((r) =>
+  target(`guard hit ≤ ${TARGET_NS} ns (${r.platform}-shaped request)`, r.hitNs, r.hitNs <= TARGET_NS),
+);
+printTargets(targets);
+writeSection('guardHit', {
+  description:
+    'canActivate() of CloudRunAuthGuard for already-verified tokens, called in a loop on ExecutionContextHosts of a ' +
+    'Fastify-shaped request and of a Node IncomingMessage (Express); the same loop with an allow-all guard is subtracted.',
+  iterations: ITERATIONS,
+  rounds: ROUNDS,
+  rows,
+  headline: Object.fromEntries(rows.map((r) => [`hitNs@${r.platform}`, r.hitNs])),
+  targets,
+});

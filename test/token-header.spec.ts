@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { compileAllowList } from '../lib/inbound/allowed-callers.matcher.js';
+import { bearerCredentialsOffset, bearerToken, readTokenHeader } from '../lib/inbound/guard/token.extractor.js';
+
+describe('token header parsing', () => {
+  it.each([
+    ['Bearer abc', 7],
+    ['bearer abc', 7],
+    ['BEARER abc', 7],
+    ['bEaReR abc', 7],
+    ['Bearer   abc', 9],
+    ['Bearer ', 7],
+    ['Bearer', -1],
+    ['Bearerabc', -1],
+    ['Basic abc', -1],
+    ['Bearer\tabc', -1],
+    ['Bearer\u00a0abc', -1],
+    [' Bearer abc', -1],
+    ['Be\u0161rer abc', -1],
+    ['Bearer\u0120abc', -1],
+    ['', -1],
+  ])('finds the credentials of %j at %i', (value, offset) => {
+    expect(bearerCredentialsOffset(value)).toBe(offset);
+  });
+
+  it('takes only a b64token as the token', () => {
+    expect(bearerToken('Bearer a.b-c_d~e+f/g==')).toBe('a.b-c_d~e+f/g==');
+    for (const value of ['Bearer ', 'Bearer a b', 'Bearer a=b', 'Bearer a,b', 'Basic a.b.c']) {
+      expect(bearerToken(value), value).toBeUndefined();
+    }
+  });
+
+  it('refuses a token header sent twice, whatever the case of each name', () => {
+    const read = (rawHeaders: string[]) =>
+      readTokenHeader(Object.fromEntries([[rawHeaders[0]!.toLowerCase(), rawHeaders[1]!]]), 8192, rawHeaders);
+    expect(read(['Authorization', 'Bearer a', 'AUTHORIZATION', 'Bearer b'])).toEqual({
+      failure: 'duplicate_header',
+      header: 'authorization',
+    });
+    expect(read(['x-serverless-authorization', 'Bearer a', 'X-Serverless-Authorization', 'Bearer b'])).toEqual({
+      failure: 'duplicate_header',
+      header: 'x-serverless-authorization',
+    });
+    // Names that only look alike are other headers.
+    expect(read(['Authorization', 'Bearer a', 'Authorizatio\u006e2', 'x', 'Authorizatio\u00ce', 'y'])).toEqual({
+      value: 'Bearer a',
+      header: 'authorization',
+    });
+    expect(read(['Authorization', 'Bearer a', 'Authoriz\u0001tion', 'x'])).toEqual({
+      value: 'Bearer a',
+      header: 'authorization',
+    });
+  });
+});
+
+describe('allow-list decisions', () => {
+  it('decides the same way the first time and every time after, also past the decisions it remembers', () => {
+    const list = compileAllowList(['Alice@p.iam.gserviceaccount.com', '*@team-project.iam.gserviceaccount.com'], 'x');
+    const cases: [string, boolean][] = [
+      ['alice@p.iam.gserviceaccount.com', true],
+      ['ALICE@P.IAM.GSERVICEACCOUNT.COM', true],
+      ['bob@p.iam.gserviceaccount.com', false],
+      ['bob@team-project.iam.gserviceaccount.com', true],
+      ['bob@Team-Project.iam.gserviceaccount.com', true],
+      ['a@b@team-project.iam.gserviceaccount.com', false],
+      ['bob@other-project.iam.gserviceaccount.com', false],
+    ];
+    for (let round = 0; round < 3; round += 1) {
+      for (const [email, allowed] of cases) expect(list.matches(email), email).toBe(allowed);
+      // More distinct callers than the list remembers decisions for.
+      for (let i = 0; i < 5000; i += 1) {
+        expect(list.matches(`caller-${i}@team-project.iam.gserviceaccount.com`)).toBe(true);
+        expect(list.matches(`caller-${i}@elsewhere.iam.gserviceaccount.com`)).toBe(false);
+      }
+    }
+  });
+});
