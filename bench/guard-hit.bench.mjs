@@ -2,9 +2,18 @@
 // already verified (the normal case: a caller reuses its token for an hour), from a Fastify-shaped
 // and an Express-shaped request, in a loop with no HTTP server and no Nest request pipeline. An
 // allow-all guard called the same way is the loop's own cost, subtracted from ours. CPU time, not
-// wall time, so that other work on the machine does not count.
+// wall time, so that other work on the machine does not count. A third guard, built by Nest in a
+// second application started after an OpenTelemetry MeterProvider was registered, records its
+// decisions and verification durations: the difference is what metrics cost a hit.
 import { Controller, Get, Module } from '@nestjs/common';
 import { NestFactory, Reflector } from '@nestjs/core';
+import { metrics } from '@opentelemetry/api';
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import { IncomingMessage } from 'node:http';
 import { Socket } from 'node:net';
@@ -34,18 +43,16 @@ Controller()(HitController);
 const emu = await startEmulator();
 let rows;
 try {
+  const auth = () =>
+    CloudRunAuthModule.forRoot({
+      inbound: {
+        audience: AUDIENCE,
+        certsUrl: emu.certsUrl,
+        allowedCallers: ['*@emulator-project.iam.gserviceaccount.com'],
+      },
+    });
   class AppModule {}
-  Module({
-    imports: [
-      CloudRunAuthModule.forRoot({
-        inbound: {
-          audience: AUDIENCE,
-          certsUrl: emu.certsUrl,
-          allowedCallers: ['*@emulator-project.iam.gserviceaccount.com'],
-        },
-      }),
-    ],
-  })(AppModule);
+  Module({ imports: [auth()] })(AppModule);
   const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
   const guard = new CloudRunAuthGuard(
     app.get(CLOUD_RUN_AUTH_INBOUND_OPTIONS),
@@ -53,6 +60,16 @@ try {
     app.get(Reflector),
   );
   const allowAll = { canActivate: () => true };
+
+  // Metrics on: the provider is registered before the application starts, as an application does,
+  // and collected every second (into memory) while the loops run.
+  const exporter = new InMemoryMetricExporter(AggregationTemporality.DELTA);
+  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 1000 });
+  metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
+  class MeteredModule {}
+  Module({ imports: [auth()], providers: [CloudRunAuthGuard] })(MeteredModule);
+  const metered = await NestFactory.createApplicationContext(MeteredModule, { logger: false });
+  const meteredGuard = metered.get(CloudRunAuthGuard);
 
   const tokens = Array.from({ length: CALLERS }, (_, i) =>
     emu.mintIdToken({ aud: AUDIENCE, email: `caller-${i}@emulator-project.iam.gserviceaccount.com` }),
@@ -116,15 +133,20 @@ try {
     // Requests are built once and reused, so that the loop measures the guard, not the allocator.
     const requests = Array.from({ length: 64 }, (_, i) => build(tokens[i % CALLERS]));
     for (const token of tokens) await guard.canActivate(contextFor(build(token)));
+    for (const token of tokens) await meteredGuard.canActivate(contextFor(build(token)));
     const makeRequest = (i) => requests[i & 63];
     const ours = [];
     const baseline = [];
+    const withMetrics = [];
     for (let r = 0; r < ROUNDS + 1; r++) {
       const a = loop(guard, makeRequest);
       const b = loop(allowAll, makeRequest);
+      const c = loop(meteredGuard, makeRequest);
+      exporter.reset();
       if (r === 0) continue; // warm-up round
       ours.push(a);
       baseline.push(b);
+      withMetrics.push(c);
     }
     const hitNs = median(ours.map((a, i) => a - baseline[i]));
     rows.push({
@@ -132,9 +154,13 @@ try {
       guardNs: round(median(ours), 0),
       baselineNs: round(median(baseline), 0),
       hitNs: round(hitNs, 0),
+      meteredHitNs: round(median(withMetrics.map((c, i) => c - baseline[i])), 0),
+      metricsNs: round(median(withMetrics.map((c, i) => c - ours[i])), 0),
     });
   }
   await app.close();
+  await metered.close();
+  metrics.disable();
 } finally {
   await emu.close();
 }
@@ -146,6 +172,8 @@ printTable(
     ['guardNs', 'CloudRunAuthGuard ns/call'],
     ['baselineNs', 'allow-all guard ns/call (loop cost)'],
     ['hitNs', 'hit cost ns'],
+    ['meteredHitNs', 'hit cost with metrics on ns'],
+    ['metricsNs', 'metrics on − off ns'],
   ],
   rows,
 );
@@ -156,10 +184,16 @@ printTargets(targets);
 writeSection('guardHit', {
   description:
     'canActivate() of CloudRunAuthGuard for already-verified tokens, called in a loop on ExecutionContextHosts of a ' +
-    'Fastify-shaped request and of a Node IncomingMessage (Express); the same loop with an allow-all guard is subtracted.',
+    'Fastify-shaped request and of a Node IncomingMessage (Express); the same loop with an allow-all guard is subtracted. ' +
+    'With metrics: the guard of a second application started with an OpenTelemetry MeterProvider registered.',
   iterations: ITERATIONS,
   rounds: ROUNDS,
   rows,
-  headline: Object.fromEntries(rows.map((r) => [`hitNs@${r.platform}`, r.hitNs])),
+  headline: Object.fromEntries(
+    rows.flatMap((r) => [
+      [`hitNs@${r.platform}`, r.hitNs],
+      [`metricsNs@${r.platform}`, r.metricsNs],
+    ]),
+  ),
   targets,
 });
