@@ -1,4 +1,5 @@
 import type { CallCredentials, ChannelCredentials } from '@grpc/grpc-js';
+import { Logger } from '@nestjs/common';
 import { CloudRunAuthConfigError } from '../../shared/errors/config.error.js';
 import { assertKnownKeys, assertObject } from '../../shared/options/option.assertions.js';
 import type { ResolvedServiceDefinition, ServiceDefinition } from '../service-definition.interface.js';
@@ -68,7 +69,13 @@ function resolveTarget(options: GrpcCredentialsOptions): GrpcTokenTarget {
       'options.tokenProvider',
     );
   }
-  const { url, audience, tokenHeader } = resolveEndpoint(options, 'options');
+  const { url, origin, audience, tokenHeader, insecureHttp } = resolveEndpoint(options, 'options');
+  if (insecureHttp) {
+    new Logger('CloudRunAuth').warn(
+      `options.allowInsecureHttp: gRPC calls to ${origin} and their ID tokens travel in clear text ` +
+        '(plain http to a host that is not loopback). For a local network only; refused on Cloud Run',
+    );
+  }
   return { label: 'options', url, audience, tokenHeader, tokenProvider };
 }
 
