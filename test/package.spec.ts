@@ -204,6 +204,13 @@ describe('package.json', () => {
     expect(caretMajors(pkg.peerDependencies['google-auth-library'])).toEqual([10, 11]);
   });
 
+  it('declares the gRPC integration as optional peers: installing the package never requires them', () => {
+    for (const name of ['@grpc/grpc-js', '@nestjs/microservices']) {
+      expect(pkg.peerDependencies[name], name).toBeDefined();
+      expect(pkg.peerDependenciesMeta[name], name).toEqual({ optional: true });
+    }
+  });
+
   it('requires axios 1.16.1 or later, and installs one for the tests', () => {
     // Older axios could send a request, its ID token included, in clear text to an HTTPS_PROXY.
     expect(pkg.peerDependencies.axios).toBe('^1.16.1');
