@@ -131,7 +131,7 @@ describe('gRPC services in CloudRunAuthModule', () => {
     async (serviceNames, transport, problem) => {
       const error = await bootError([
         CloudRunAuthModule.forRootAsync({
-          serviceNames: serviceNames as CloudRunAuthModuleAsyncOptions['serviceNames'],
+          serviceNames: [...serviceNames] as CloudRunAuthModuleAsyncOptions['serviceNames'],
           useFactory: () => ({ services: [{ name: 'inventory', url: INVENTORY, transport }] }),
         }),
       ]);
