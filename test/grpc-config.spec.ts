@@ -9,26 +9,15 @@ import {
   getGrpcCredentialsToken,
   getServiceClientToken,
   IdTokenCache,
-  IdTokenProvider,
   InjectGrpcCredentials,
   ServiceClient,
   type CloudRunAuthModuleAsyncOptions,
   type ServiceDefinition,
 } from '../lib/index.js';
 import { restoreEnvAfterEach } from './utils/env.js';
+import { CountingProvider } from './utils/tokens.js';
 
 const INVENTORY = 'https://inventory-abc123-ew.a.run.app';
-
-/** Counts the tokens it mints; never reaches a metadata server. */
-class CountingProvider extends IdTokenProvider {
-  readonly audiences: string[] = [];
-  async getIdToken(audience: string): Promise<string> {
-    this.audiences.push(audience);
-    const segment = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
-    const now = Math.floor(Date.now() / 1000);
-    return `${segment({ alg: 'RS256' })}.${segment({ aud: audience, iat: now, exp: now + 3600 })}.sig`;
-  }
-}
 
 @Injectable()
 class InventoryConsumer {
@@ -81,7 +70,7 @@ describe('gRPC services in CloudRunAuthModule', () => {
         prefetch: true,
       }),
     ]);
-    expect(provider.audiences).toEqual([INVENTORY]);
+    expect(provider.calls).toEqual([INVENTORY]);
   });
 
   it('forFeature exports the credentials of its gRPC services to the importing module', async () => {
