@@ -16,9 +16,11 @@ const EXPECTED_MAIN_EXPORTS = [
   'IdTokenCache',
   'IdTokenFetchError',
   'IdTokenProvider',
+  'InjectGrpcCredentials',
   'InjectServiceClient',
   'ServiceClient',
   'TargetRejectedTokenError',
+  'getGrpcCredentialsToken',
   'getServiceClientToken',
   // Inbound verification
   'AllowedCallers',
@@ -32,10 +34,12 @@ const EXPECTED_MAIN_EXPORTS = [
   'getCallerIdentity',
 ];
 const EXPECTED_TESTING_EXPORTS = ['startEmulator'];
+const EXPECTED_GRPC_EXPORTS = ['createGrpcCredentials', 'createIdTokenCallCredentials'];
 
 const ENTRY_POINTS = [
   { specifier: 'nestjs-cloud-run-auth', subpath: '.', expected: EXPECTED_MAIN_EXPORTS },
   { specifier: 'nestjs-cloud-run-auth/testing', subpath: './testing', expected: EXPECTED_TESTING_EXPORTS },
+  { specifier: 'nestjs-cloud-run-auth/grpc', subpath: './grpc', expected: EXPECTED_GRPC_EXPORTS },
 ] as const;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -181,8 +185,10 @@ describe('package.json', () => {
   it('has main, types and typesVersions for node10 resolution (TypeScript with module: commonjs)', () => {
     expect(pkg.main).toBe('./dist/cjs/index.js');
     expect(pkg.types).toBe('./dist/cjs/index.d.ts');
-    expect(pkg.typesVersions).toEqual({ '*': { testing: ['./dist/cjs/testing/index.d.ts'] } });
-    for (const file of [pkg.main, pkg.types, pkg.typesVersions['*'].testing[0]] as string[]) {
+    expect(pkg.typesVersions).toEqual({
+      '*': { testing: ['./dist/cjs/testing/index.d.ts'], grpc: ['./dist/cjs/grpc/index.d.ts'] },
+    });
+    for (const file of [pkg.main, pkg.types, pkg.typesVersions['*'].testing[0], pkg.typesVersions['*'].grpc[0]]) {
       expect(existsSync(join(root, file)), `${file} should exist after the build`).toBe(true);
     }
   });
@@ -196,6 +202,13 @@ describe('package.json', () => {
     expect(caretMajors(pkg.peerDependencies['@nestjs/common'])).toEqual([11, 12]);
     expect(caretMajors(pkg.peerDependencies['@nestjs/core'])).toEqual([11, 12]);
     expect(caretMajors(pkg.peerDependencies['google-auth-library'])).toEqual([10, 11]);
+  });
+
+  it('declares the gRPC integration as optional peers: installing the package never requires them', () => {
+    for (const name of ['@grpc/grpc-js', '@nestjs/microservices']) {
+      expect(pkg.peerDependencies[name], name).toBeDefined();
+      expect(pkg.peerDependenciesMeta[name], name).toEqual({ optional: true });
+    }
   });
 
   it('requires axios 1.16.1 or later, and installs one for the tests', () => {
