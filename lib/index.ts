@@ -7,10 +7,16 @@ export type {
 } from './module/cloud-run-auth-options.interface.js';
 
 // Outbound: clients, token cache, identities
-export type { ResolvedServiceDefinition, ServiceDefinition } from './outbound/service-definition.interface.js';
+export type {
+  ResolvedServiceDefinition,
+  ServiceDefinition,
+  ServiceTransport,
+} from './outbound/service-definition.interface.js';
+export type { ServiceNameDeclaration } from './module/service.providers.js';
 export type { CredentialsOptions } from './outbound/credentials/credentials-options.interface.js';
 export { ServiceClient } from './outbound/client/service-client.js';
 export { getServiceClientToken, InjectServiceClient } from './outbound/client/service-client.token.js';
+export { getGrpcCredentialsToken, InjectGrpcCredentials } from './outbound/grpc/grpc-credentials.token.js';
 export { CloudRunAuthExceptionFilter } from './outbound/client/cloud-run-auth-exception.filter.js';
 export { IdTokenProvider, type IdTokenRequestOptions } from './outbound/token/id-token.provider.js';
 export { GoogleIdTokenProvider, type GoogleIdTokenProviderOptions } from './outbound/token/google-id-token.provider.js';

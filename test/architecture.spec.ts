@@ -20,6 +20,7 @@ const ALLOWED: Record<string, string[]> = {
   module: ['shared', 'outbound', 'inbound'],
   testing: ['shared'],
   cli: ['testing'],
+  grpc: ['outbound'], // lib/grpc/index.ts, the nestjs-cloud-run-auth/grpc entry point
   // The nestjs-cloud-run-auth/terminus entry point: reads the module's cache, registry and key store.
   terminus: ['shared', 'outbound', 'inbound', 'module'],
   '.': ['module', 'shared', 'outbound', 'inbound'], // lib/index.ts

@@ -1,7 +1,8 @@
-import type { AddressInfo } from 'node:net';
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { UseGuards, type INestApplication } from '@nestjs/common';
 import { GraphQLModule, Query, Resolver } from '@nestjs/graphql';
+import { MercuriusDriver, type MercuriusDriverConfig } from '@nestjs/mercurius';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AllowedCallers, Caller, CloudRunAuthGuard, CloudRunAuthModule, SkipCloudRunAuth } from '../lib/index.js';
@@ -62,7 +63,28 @@ interface GraphQLReply {
   };
 }
 
-describe('CloudRunAuthGuard on GraphQL (Apollo on Express)', () => {
+/** The two GraphQL stacks Nest documents: Apollo on Express, Mercurius on Fastify. */
+const STACKS = [
+  {
+    name: 'Apollo on Express',
+    graphql: () => GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ApolloDriver, typeDefs }),
+    adapter: () => undefined,
+    // Apollo's error extensions carry the HTTP status.
+    extensions: (code: string, statusCode: number, message: string) => ({
+      code,
+      originalError: { statusCode, message },
+    }),
+  },
+  {
+    name: 'Mercurius on Fastify',
+    graphql: () => GraphQLModule.forRoot<MercuriusDriverConfig>({ driver: MercuriusDriver, typeDefs }),
+    adapter: () => new FastifyAdapter(),
+    // Mercurius' errors have none by default.
+    extensions: () => undefined,
+  },
+];
+
+describe.each(STACKS)('CloudRunAuthGuard on GraphQL ($name)', ({ graphql, adapter, extensions }) => {
   let emu: Emulator;
   let app: INestApplication;
   let url: string;
@@ -88,13 +110,16 @@ describe('CloudRunAuthGuard on GraphQL (Apollo on Express)', () => {
         CloudRunAuthModule.forRoot({
           inbound: { audience: AUDIENCE, allowedCallers: [emu.serviceAccountEmail], certsUrl: emu.certsUrl },
         }),
-        GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ApolloDriver, typeDefs }),
+        graphql(),
       ],
       providers: [CallerResolver, PublicResolver],
     }).compile();
-    app = moduleRef.createNestApplication({ logger });
+    const httpAdapter = adapter();
+    app = httpAdapter
+      ? moduleRef.createNestApplication(httpAdapter, { logger })
+      : moduleRef.createNestApplication({ logger });
     await app.listen(0, '127.0.0.1');
-    url = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+    url = await app.getUrl();
   });
   afterAll(async () => {
     await app?.close();
@@ -114,39 +139,33 @@ describe('CloudRunAuthGuard on GraphQL (Apollo on Express)', () => {
     expect(reply.body.data).toEqual({ me: emu.serviceAccountEmail });
   });
 
-  it('refuses a query without a token with an UNAUTHENTICATED GraphQL error and WWW-Authenticate', async () => {
+  it('refuses a query without a token with an Unauthorized GraphQL error and WWW-Authenticate', async () => {
     const reply = await query('{ me }');
     expect(reply.status).toBe(200);
     expect(reply.wwwAuthenticate).toBe('Bearer');
     expect(reply.body.data).toBeNull();
     expect(reply.body.errors).toHaveLength(1);
     expect(reply.body.errors![0]!.message).toBe('Unauthorized');
-    expect(reply.body.errors![0]!.extensions).toMatchObject({
-      code: 'UNAUTHENTICATED',
-      originalError: { statusCode: 401, message: 'Unauthorized' },
-    });
+    expect(reply.body.errors![0]!.extensions).toEqual(extensions('UNAUTHENTICATED', 401, 'Unauthorized'));
   });
 
   it('refuses a forged token with invalid_token and never echoes it', async () => {
     const token = mint(emu, AUDIENCE);
     const forged = `${token.slice(0, -4)}AAAA`;
     const reply = await query('{ me }', { authorization: `Bearer ${forged}` });
-    expect(reply.body.errors![0]!.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(reply.body.errors![0]!.message).toBe('Unauthorized');
     expect(reply.wwwAuthenticate).toBe('Bearer error="invalid_token"');
     expect(JSON.stringify(reply.body)).not.toContain(forged);
     expect(logger.lines.map((l) => l.text).join('\n')).not.toContain(forged);
   });
 
-  it('refuses a caller not allowed on the resolver with FORBIDDEN', async () => {
+  it('refuses a caller not allowed on the resolver with a Forbidden GraphQL error', async () => {
     const token = mint(emu, AUDIENCE);
     const reply = await query('{ special }', { authorization: `Bearer ${token}` });
     expect(reply.status).toBe(200);
     expect(reply.body.data).toBeNull();
     expect(reply.body.errors![0]!.message).toBe('Forbidden');
-    expect(reply.body.errors![0]!.extensions).toMatchObject({
-      code: 'FORBIDDEN',
-      originalError: { statusCode: 403, message: 'Forbidden' },
-    });
+    expect(reply.body.errors![0]!.extensions).toEqual(extensions('FORBIDDEN', 403, 'Forbidden'));
     expect(reply.wwwAuthenticate).toBeNull();
   });
 

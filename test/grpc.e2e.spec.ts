@@ -1,55 +1,21 @@
-import { createServer, type AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { credentials, loadPackageDefinition, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import {
-  Controller,
-  ForbiddenException,
-  ServiceUnavailableException,
-  UnauthorizedException,
-  UseGuards,
-  type INestMicroservice,
-} from '@nestjs/common';
-import { GrpcMethod, Payload, Transport } from '@nestjs/microservices';
-import { Test } from '@nestjs/testing';
+import { ForbiddenException, ServiceUnavailableException, UnauthorizedException } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AllowedCallers, Caller, CloudRunAuthGuard, CloudRunAuthModule } from '../lib/index.js';
 import { startEmulator, type Emulator } from '../lib/testing/index.js';
 import { grpcStatusFor, readGrpcTokenHeader } from '../lib/inbound/guard/grpc-metadata.reader.js';
+import { CALLER_PROTO, startGuardedGrpcApp, type CallerReply as Reply, type GuardedGrpcApp } from './utils/grpc-app.js';
 import { CapturingLogger } from './utils/guarded-app.js';
 import { attackerKey, claims, mint, signRs256 } from './utils/tokens.js';
 
 const AUDIENCE = 'https://grpc-orders-abc123-ew.a.run.app';
-const PROTO = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'caller.proto');
 const COOLDOWN_MS = 100;
-const OTHER = 'other@other-project.iam.gserviceaccount.com';
-
-interface Reply {
-  email: string;
-  note: string;
-}
-
-@Controller()
-@UseGuards(CloudRunAuthGuard)
-class CallerGrpcController {
-  @GrpcMethod('CallerService', 'WhoAmI')
-  whoAmI(@Payload() data: { note: string }, @Caller('email') email: string): Reply {
-    return { email, note: data.note };
-  }
-
-  @GrpcMethod('CallerService', 'Special')
-  @AllowedCallers(OTHER)
-  special(): Reply {
-    return { email: 'never', note: '' };
-  }
-}
 
 type Unary = (req: object, md: Metadata, cb: (err: ServiceError | null, res?: Reply) => void) => void;
 
 describe('CloudRunAuthGuard on a gRPC microservice (@grpc/grpc-js)', () => {
   let emu: Emulator;
-  let app: INestMicroservice;
+  let server: GuardedGrpcApp;
   let client: { WhoAmI: Unary; Special: Unary; close(): void };
   const logger = new CapturingLogger();
 
@@ -62,34 +28,23 @@ describe('CloudRunAuthGuard on a gRPC microservice (@grpc/grpc-js)', () => {
 
   beforeAll(async () => {
     emu = await startEmulator();
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        CloudRunAuthModule.forRoot({
-          inbound: {
-            audience: AUDIENCE,
-            allowedCallers: [emu.serviceAccountEmail],
-            certsUrl: emu.certsUrl,
-            keyRefetchCooldownMs: COOLDOWN_MS,
-          },
-        }),
-      ],
-      controllers: [CallerGrpcController],
-    }).compile();
-    const port = await freePort();
-    app = moduleRef.createNestMicroservice({
-      transport: Transport.GRPC,
-      options: { package: 'caller', protoPath: PROTO, url: `127.0.0.1:${port}` },
-      logger,
-    });
-    await app.listen();
-    const pkg = loadPackageDefinition(loadSync(PROTO)) as unknown as {
+    server = await startGuardedGrpcApp(
+      {
+        audience: AUDIENCE,
+        allowedCallers: [emu.serviceAccountEmail],
+        certsUrl: emu.certsUrl,
+        keyRefetchCooldownMs: COOLDOWN_MS,
+      },
+      { logger },
+    );
+    const pkg = loadPackageDefinition(loadSync(CALLER_PROTO)) as unknown as {
       caller: { CallerService: new (url: string, creds: unknown) => typeof client };
     };
-    client = new pkg.caller.CallerService(`127.0.0.1:${port}`, credentials.createInsecure());
+    client = new pkg.caller.CallerService(server.address, credentials.createInsecure());
   });
   afterAll(async () => {
     client?.close();
-    await app?.close();
+    await server?.app.close();
     await emu?.close();
   });
 
@@ -162,15 +117,6 @@ describe('CloudRunAuthGuard on a gRPC microservice (@grpc/grpc-js)', () => {
     expect(error?.details).not.toContain(token);
   });
 });
-
-/** A free loopback port (Nest's gRPC server does not report the port it bound for `:0`). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('readGrpcTokenHeader', () => {
   it('refuses repeated values, binary values and oversized values; prefers x-serverless-authorization', () => {

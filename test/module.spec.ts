@@ -15,17 +15,7 @@ import {
 } from '../lib/index.js';
 import { HttpService } from '@nestjs/axios';
 import { bearer, startTarget, type Target } from './utils/target.js';
-
-/** A provider that needs no metadata server: returns a JWT-shaped token per audience and counts calls. */
-class CountingProvider extends IdTokenProvider {
-  calls: string[] = [];
-  async getIdToken(audience: string): Promise<string> {
-    this.calls.push(audience);
-    const seg = (v: object) => Buffer.from(JSON.stringify(v)).toString('base64url');
-    const now = Math.floor(Date.now() / 1000);
-    return `${seg({ alg: 'RS256' })}.${seg({ aud: audience, iat: now, exp: now + 3600 })}.sig`;
-  }
-}
+import { CountingProvider } from './utils/tokens.js';
 
 @Injectable()
 class OrdersConsumer {

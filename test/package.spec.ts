@@ -16,9 +16,11 @@ const EXPECTED_MAIN_EXPORTS = [
   'IdTokenCache',
   'IdTokenFetchError',
   'IdTokenProvider',
+  'InjectGrpcCredentials',
   'InjectServiceClient',
   'ServiceClient',
   'TargetRejectedTokenError',
+  'getGrpcCredentialsToken',
   'getServiceClientToken',
   // Inbound verification
   'AllowedCallers',
@@ -32,11 +34,13 @@ const EXPECTED_MAIN_EXPORTS = [
   'getCallerIdentity',
 ];
 const EXPECTED_TESTING_EXPORTS = ['startEmulator'];
+const EXPECTED_GRPC_EXPORTS = ['createGrpcCredentials', 'createIdTokenCallCredentials'];
 const EXPECTED_TERMINUS_EXPORTS = ['CloudRunAuthHealthIndicator'];
 
 const ENTRY_POINTS = [
   { specifier: 'nestjs-cloud-run-auth', subpath: '.', expected: EXPECTED_MAIN_EXPORTS },
   { specifier: 'nestjs-cloud-run-auth/testing', subpath: './testing', expected: EXPECTED_TESTING_EXPORTS },
+  { specifier: 'nestjs-cloud-run-auth/grpc', subpath: './grpc', expected: EXPECTED_GRPC_EXPORTS },
   { specifier: 'nestjs-cloud-run-auth/terminus', subpath: './terminus', expected: EXPECTED_TERMINUS_EXPORTS },
 ] as const;
 
@@ -184,7 +188,11 @@ describe('package.json', () => {
     expect(pkg.main).toBe('./dist/cjs/index.js');
     expect(pkg.types).toBe('./dist/cjs/index.d.ts');
     expect(pkg.typesVersions).toEqual({
-      '*': { testing: ['./dist/cjs/testing/index.d.ts'], terminus: ['./dist/cjs/terminus/index.d.ts'] },
+      '*': {
+        testing: ['./dist/cjs/testing/index.d.ts'],
+        grpc: ['./dist/cjs/grpc/index.d.ts'],
+        terminus: ['./dist/cjs/terminus/index.d.ts'],
+      },
     });
     const typesVersions = Object.values(pkg.typesVersions['*'] as Record<string, string[]>).map((files) => files[0]!);
     for (const file of [pkg.main, pkg.types, ...typesVersions] as string[]) {
@@ -201,6 +209,13 @@ describe('package.json', () => {
     expect(caretMajors(pkg.peerDependencies['@nestjs/common'])).toEqual([11, 12]);
     expect(caretMajors(pkg.peerDependencies['@nestjs/core'])).toEqual([11, 12]);
     expect(caretMajors(pkg.peerDependencies['google-auth-library'])).toEqual([10, 11]);
+  });
+
+  it('declares the gRPC integration as optional peers: installing the package never requires them', () => {
+    for (const name of ['@grpc/grpc-js', '@nestjs/microservices']) {
+      expect(pkg.peerDependencies[name], name).toBeDefined();
+      expect(pkg.peerDependenciesMeta[name], name).toEqual({ optional: true });
+    }
   });
 
   it('requires axios 1.16.1 or later, and installs one for the tests', () => {

@@ -4,12 +4,17 @@ import type { IdTokenCacheOptions } from '../outbound/token/id-token-cache.optio
 import type { CloudRunAuthGuard } from '../inbound/guard/cloud-run-auth.guard.js';
 import type { InboundOptions } from '../inbound/inbound-options.interface.js';
 import type { ServiceDefinition } from '../outbound/service-definition.interface.js';
+import type { ServiceNameDeclaration } from './service.providers.js';
 import type { CredentialsOptions } from '../outbound/credentials/credentials-options.interface.js';
 import type { TelemetryOptions } from '../shared/telemetry/telemetry-options.js';
 
 /** Options of `CloudRunAuthModule.forRoot()` and of the `forRootAsync()` factory. */
 export interface CloudRunAuthModuleOptions {
-  /** Services to call; one `ServiceClient` each. @default [] */
+  /**
+   * Services to call: one `ServiceClient` each, or gRPC `ChannelCredentials` for those with
+   * `transport: 'grpc'`.
+   * @default []
+   */
   services?: ServiceDefinition[];
   /**
    * Make this module's `ServiceClient`s injectable everywhere. The core (token cache, identities,
@@ -39,12 +44,13 @@ export interface CloudRunAuthOptionsFactory {
 /** Options of `CloudRunAuthModule.forRootAsync()`. */
 export interface CloudRunAuthModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
   /**
-   * Names of the services the factory will return. Needed up front because DI tokens
-   * (`@InjectServiceClient(name)`) must exist before the factory runs; boot fails if the
-   * factory returns a different set.
+   * The services the factory will return: a name for an HTTP service, `{ name, transport: 'grpc' }`
+   * for a gRPC one. Needed up front because DI tokens (`@InjectServiceClient(name)`,
+   * `@InjectGrpcCredentials(name)`) must exist before the factory runs; boot fails if the
+   * factory returns a different set, or another transport.
    * @default []
    */
-  serviceNames?: string[];
+  serviceNames?: ServiceNameDeclaration[];
   /** Make the `ServiceClient`s of `serviceNames` injectable everywhere. @default true */
   isGlobal?: boolean;
   /**

@@ -1,11 +1,8 @@
 import { Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import type { CloudRunAuthGuard } from '../inbound/guard/cloud-run-auth.guard.js';
-import { createServiceClient } from '../outbound/client/service-client.factory.js';
-import { getServiceClientToken } from '../outbound/client/service-client.token.js';
-import type { ResolvedServiceDefinition, ServiceDefinition } from '../outbound/service-definition.interface.js';
+import type { ServiceDefinition } from '../outbound/service-definition.interface.js';
 import { resolveServiceDefinitions } from '../outbound/service-definition.validator.js';
-import { IdTokenCache } from '../outbound/token/id-token.cache.js';
 import { CloudRunAuthConfigError } from '../shared/errors/config.error.js';
 import { CloudRunAuthCoreModule } from './cloud-run-auth-core.module.js';
 import { CloudRunAuthHostModule } from './cloud-run-auth-host.module.js';
@@ -24,6 +21,13 @@ import { CloudRunAuthRegistry } from './cloud-run-auth.registry.js';
 import { declare, describeDeclaration, type ModuleDeclaration } from './module-declaration.js';
 import { mountedGuard } from './mounted-guard.js';
 import type { ResolvedCloudRunAuthOptions } from './resolved-options.interface.js';
+import {
+  declaredServiceNames,
+  declaredServices,
+  serviceProviders,
+  serviceToken,
+  type DeclaredService,
+} from './service.providers.js';
 
 /**
  * Service-to-service authentication for Cloud Run: a `ServiceClient` per target service that
@@ -52,7 +56,7 @@ export class CloudRunAuthModule {
       core,
       declaration,
       options.isGlobal,
-      namesOf(options.services),
+      declaredServices(options.services),
       mountedGuard(options.inbound?.mount),
       [],
     );
@@ -66,26 +70,27 @@ export class CloudRunAuthModule {
    */
   static forRootAsync(options: CloudRunAuthModuleAsyncOptions): DynamicModule {
     const declaration = declare('forRootAsync');
-    const names = options.serviceNames ?? [];
+    const services = declaredServiceNames(options.serviceNames);
     const imports = options.imports ?? [];
     const core = CloudRunAuthCoreModule.register(
       declaration,
       [...createAsyncOptionsProviders(options), ...(options.extraProviders ?? [])],
       imports,
-      { serviceNames: names, mount: options.mount },
+      { services, mount: options.mount },
     );
-    return rootModule(core, declaration, options.isGlobal, names, mountedGuard(options.mount), imports);
+    return rootModule(core, declaration, options.isGlobal, services, mountedGuard(options.mount), imports);
   }
 
   /**
-   * Registers more `ServiceClient`s, visible to the importing module, sharing the core's token
-   * cache and identities (same audience and identity: one token fetch). Needs `forRoot()` or
+   * Registers more services (`ServiceClient`s, or gRPC credentials for `transport: 'grpc'`),
+   * visible to the importing module, sharing the core's token cache and identities (same
+   * audience and identity: one token fetch). Needs `forRoot()` or
    * `forRootAsync()` in the application. A service is declared once per application: a name
    * declared elsewhere fails at boot; to share a client, export it from one module.
    */
   static forFeature(services: ServiceDefinition[]): DynamicModule {
     const declaration = declare('forFeature');
-    const names = namesOf(services);
+    const declared = declaredServices(services);
     return {
       module: CloudRunAuthModule,
       imports: [CloudRunAuthHostModule],
@@ -105,9 +110,9 @@ export class CloudRunAuthModule {
           },
           inject: [{ token: CLOUD_RUN_AUTH_CONFIG, optional: true }, CloudRunAuthRegistry],
         },
-        ...clientProviders(names),
+        ...serviceProviders(declared),
       ],
-      exports: names.map(getServiceClientToken),
+      exports: declared.map(serviceToken),
     };
   }
 }
@@ -117,7 +122,7 @@ function rootModule(
   core: DynamicModule,
   declaration: ModuleDeclaration,
   isGlobal: boolean | undefined,
-  names: string[],
+  services: DeclaredService[],
   guard: Type<CloudRunAuthGuard> | undefined,
   imports: NonNullable<DynamicModule['imports']>,
 ): DynamicModule {
@@ -133,29 +138,12 @@ function rootModule(
           registry.register(config.services, declaration),
         inject: [CLOUD_RUN_AUTH_CONFIG, CloudRunAuthRegistry],
       },
-      ...clientProviders(names),
+      ...serviceProviders(services),
       // Only when asked for: an APP_GUARD is global and cannot be taken back by the user.
       ...(guard ? [guard, { provide: APP_GUARD, useExisting: guard }] : []),
     ],
-    exports: names.map(getServiceClientToken),
+    exports: services.map(serviceToken),
   };
-}
-
-function clientProviders(names: string[]): Provider[] {
-  return names.map((name) => ({
-    provide: getServiceClientToken(name),
-    useFactory: (services: ReadonlyMap<string, ResolvedServiceDefinition>, cache: IdTokenCache) =>
-      createServiceClient(services.get(name)!, cache),
-    // Optional so that a forFeature() without forRoot() gets its own explanation, from CLOUD_RUN_AUTH_SERVICES.
-    inject: [CLOUD_RUN_AUTH_SERVICES, { token: IdTokenCache, optional: true }],
-  }));
-}
-
-/** The names of well-formed entries; the rest fail validation at boot. */
-function namesOf(services: unknown): string[] {
-  if (!Array.isArray(services)) return [];
-  const names = services.map((service: Partial<ServiceDefinition> | null) => service?.name);
-  return [...new Set(names.filter((name): name is string => typeof name === 'string'))];
 }
 
 function createAsyncOptionsProviders(options: CloudRunAuthModuleAsyncOptions): Provider[] {

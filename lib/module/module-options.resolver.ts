@@ -1,5 +1,6 @@
 import { resolveInboundOptions } from '../inbound/inbound-options.validator.js';
 import { validateCredentials } from '../outbound/credentials/credentials-options.validator.js';
+import type { ResolvedServiceDefinition } from '../outbound/service-definition.interface.js';
 import { resolveServiceDefinitions } from '../outbound/service-definition.validator.js';
 import { IdTokenProvider } from '../outbound/token/id-token.provider.js';
 import { TokenProviderRegistry } from '../outbound/token/token-provider.registry.js';
@@ -8,6 +9,7 @@ import { assertKnownKeys, assertObject } from '../shared/options/option.assertio
 import { resolveTelemetryOptions } from '../shared/telemetry/telemetry-options.js';
 import type { CloudRunAuthModuleAsyncOptions, CloudRunAuthModuleOptions } from './cloud-run-auth-options.interface.js';
 import { mountedGuard } from './mounted-guard.js';
+import type { DeclaredService } from './service.providers.js';
 import type { ResolvedCloudRunAuthOptions } from './resolved-options.interface.js';
 
 const MODULE_KEYS = [
@@ -22,7 +24,10 @@ const MODULE_KEYS = [
 ];
 
 /** What `forRootAsync()` fixed before its factory ran; absent for `forRoot()`. */
-export type AsyncDeclaration = Pick<CloudRunAuthModuleAsyncOptions, 'serviceNames' | 'mount'>;
+export interface AsyncDeclaration extends Pick<CloudRunAuthModuleAsyncOptions, 'mount'> {
+  /** The services of `serviceNames`. */
+  services: readonly DeclaredService[];
+}
 
 /**
  * Validates module options and applies defaults. For `forRootAsync` (`async` given), the
@@ -47,7 +52,7 @@ export function resolveModuleOptions(
   }
   const identities = new TokenProviderRegistry(options.tokenProvider, credentials);
   const services = resolveServiceDefinitions(options.services ?? [], identities);
-  if (async) checkServiceNames(services, async.serviceNames ?? []);
+  if (async) checkServiceNames(services, async.services);
   const inbound = resolveInboundOptions(options.inbound);
   const telemetry = resolveTelemetryOptions(options.telemetry);
   checkMount(options.inbound?.mount, async, inbound !== undefined);
@@ -61,16 +66,28 @@ export function resolveModuleOptions(
   });
 }
 
-function checkServiceNames(services: ReadonlyMap<string, unknown>, expected: readonly string[]): void {
-  for (const name of services.keys()) {
-    if (!expected.includes(name)) {
+function checkServiceNames(
+  services: ReadonlyMap<string, ResolvedServiceDefinition>,
+  expected: readonly DeclaredService[],
+): void {
+  const listed = expected.map(({ name }) => name).join(', ');
+  for (const { name, transport } of services.values()) {
+    const declared = expected.find((service) => service.name === name);
+    if (!declared) {
       throw new CloudRunAuthConfigError(
-        `the factory returned service "${name}", which is not listed in serviceNames [${expected.join(', ')}]`,
+        `the factory returned service "${name}", which is not listed in serviceNames [${listed}]`,
         `services[${name}]`,
       );
     }
+    if (declared.transport !== transport) {
+      throw new CloudRunAuthConfigError(
+        `is '${transport}', but serviceNames declares "${name}" with transport '${declared.transport}'` +
+          (declared.transport === 'http' ? ` (list it as { name: '${name}', transport: 'grpc' })` : ''),
+        `services[${name}].transport`,
+      );
+    }
   }
-  for (const name of expected) {
+  for (const { name } of expected) {
     if (!services.has(name)) {
       throw new CloudRunAuthConfigError(
         `serviceNames lists "${name}" but the factory returned no such service`,

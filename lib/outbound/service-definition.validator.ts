@@ -8,6 +8,7 @@ import type { TokenProviderRegistry } from './token/token-provider.registry.js';
 const SERVICE_KEYS = [
   'name',
   'url',
+  'transport',
   'audience',
   'tokenHeader',
   'authenticate',
@@ -52,6 +53,64 @@ function resolveService(
   }
   const at = `services[${name}]`;
   assertKnownKeys(definition, SERVICE_KEYS, at);
+  const { url, origin, audience, tokenHeader, insecureHttp } = resolveEndpoint(definition, at);
+  if (definition.authenticate !== undefined && typeof definition.authenticate !== 'boolean') {
+    throw new CloudRunAuthConfigError('must be a boolean', `${at}.authenticate`);
+  }
+  const transport = definition.transport ?? 'http';
+  if (transport !== 'http' && transport !== 'grpc') {
+    throw new CloudRunAuthConfigError(`must be 'http' or 'grpc'`, `${at}.transport`);
+  }
+  if (transport === 'grpc' && definition.http !== undefined) {
+    throw new CloudRunAuthConfigError(
+      "configures the axios client of transport 'http'; a gRPC service has none",
+      `${at}.http`,
+    );
+  }
+  const http = definition.http ?? {};
+  assertObject(http, `${at}.http`);
+  if ('baseURL' in http) throw new CloudRunAuthConfigError('is taken from url; set url instead', `${at}.http.baseURL`);
+  const refusal = definition.authenticate === false ? undefined : adapterRefusal(http.adapter);
+  if (refusal) throw new CloudRunAuthConfigError(`this adapter ${refusal}`, `${at}.http.adapter`);
+  if (definition.credentials !== undefined && identities.customProvider) {
+    throw new CloudRunAuthConfigError('cannot be combined with a custom tokenProvider', `${at}.credentials`);
+  }
+  return Object.freeze({
+    name,
+    url,
+    transport,
+    origin,
+    audience,
+    tokenHeader,
+    authenticate: definition.authenticate ?? true,
+    http: Object.freeze({ ...http }),
+    insecureHttp,
+    tokenProvider: identities.forService(validateCredentials(definition.credentials, `${at}.credentials`)),
+  });
+}
+
+/** Where a service's tokens go, validated: {@link resolveEndpoint}'s result. */
+export interface ResolvedEndpoint {
+  /** The URL as given. */
+  url: string;
+  origin: string;
+  audience: string;
+  tokenHeader: 'authorization' | 'x-serverless-authorization';
+  /** `url` is plain `http:` to a host that is not loopback, let through by `allowInsecureHttp`. */
+  insecureHttp: boolean;
+}
+
+/**
+ * Validates the fields that decide where tokens go and what they say: `url` (https, or http to
+ * loopback or with `allowInsecureHttp`; no credentials in it), `audience` (default: the URL's
+ * origin) and `tokenHeader`.
+ * @param at the prefix of fields in errors, e.g. `services[orders]`.
+ * @throws CloudRunAuthConfigError naming the field.
+ */
+export function resolveEndpoint(
+  definition: Pick<ServiceDefinition, 'url' | 'audience' | 'tokenHeader' | 'allowInsecureHttp'>,
+  at: string,
+): ResolvedEndpoint {
   const allowInsecureHttp = checkAllowInsecureHttp(definition.allowInsecureHttp, `${at}.allowInsecureHttp`);
   // ID tokens must not cross a network in clear text, unless this service opted in off Cloud Run.
   const url = resolveSecureUrl(definition.url, `${at}.url`, {
@@ -69,28 +128,13 @@ function resolveService(
   if (tokenHeader !== 'authorization' && tokenHeader !== 'x-serverless-authorization') {
     throw new CloudRunAuthConfigError(`must be 'authorization' or 'x-serverless-authorization'`, `${at}.tokenHeader`);
   }
-  if (definition.authenticate !== undefined && typeof definition.authenticate !== 'boolean') {
-    throw new CloudRunAuthConfigError('must be a boolean', `${at}.authenticate`);
-  }
-  const http = definition.http ?? {};
-  assertObject(http, `${at}.http`);
-  if ('baseURL' in http) throw new CloudRunAuthConfigError('is taken from url; set url instead', `${at}.http.baseURL`);
-  const refusal = definition.authenticate === false ? undefined : adapterRefusal(http.adapter);
-  if (refusal) throw new CloudRunAuthConfigError(`this adapter ${refusal}`, `${at}.http.adapter`);
-  if (definition.credentials !== undefined && identities.customProvider) {
-    throw new CloudRunAuthConfigError('cannot be combined with a custom tokenProvider', `${at}.credentials`);
-  }
-  return Object.freeze({
-    name,
+  return {
     url: definition.url,
     origin: url.origin,
     audience,
     tokenHeader,
-    authenticate: definition.authenticate ?? true,
-    http: Object.freeze({ ...http }),
     insecureHttp: url.protocol === 'http:' && !isLoopbackUrl(url),
-    tokenProvider: identities.forService(validateCredentials(definition.credentials, `${at}.credentials`)),
-  });
+  };
 }
 
 /** `allowInsecureHttp` as a boolean; refused on Cloud Run, where every service has an https URL. */

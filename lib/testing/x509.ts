@@ -15,6 +15,11 @@ export interface CertificateOptions {
   notAfter: Date;
   /** Positive serial number, big-endian. @default 16 random bytes */
   serialNumber?: Buffer;
+  /**
+   * Make a TLS server certificate for these host names (subjectAltName, server authentication)
+   * instead of a token-signing one. @default none
+   */
+  dnsNames?: string[];
 }
 
 const OID = {
@@ -24,6 +29,8 @@ const OID = {
   keyUsage: '2.5.29.15',
   extKeyUsage: '2.5.29.37',
   clientAuth: '1.3.6.1.5.5.7.3.2',
+  serverAuth: '1.3.6.1.5.5.7.3.1',
+  subjectAltName: '2.5.29.17',
 };
 
 /** One DER value: tag, definite length, contents. */
@@ -77,10 +84,25 @@ export function time(date: Date): Buffer {
 const extension = (oid: string, critical: boolean, value: Buffer) =>
   sequence(objectIdentifier(oid), ...(critical ? [TRUE] : []), octetString(value)); // critical DEFAULT FALSE
 
+/** Not a CA; digital signature only; TLS client authentication (Google's), or server authentication for `dnsNames`. */
+function extensions(dnsNames: string[] | undefined): Buffer {
+  const usage = dnsNames ? OID.serverAuth : OID.clientAuth;
+  return sequence(
+    extension(OID.basicConstraints, true, sequence()), // cA FALSE is the DEFAULT, so DER leaves it out
+    extension(OID.keyUsage, true, bitString(Buffer.from([0x80]), 7)), // digitalSignature
+    extension(OID.extKeyUsage, false, sequence(objectIdentifier(usage))),
+    // GeneralName dNSName is [2] IA5String, implicitly tagged.
+    ...(dnsNames
+      ? [extension(OID.subjectAltName, false, sequence(...dnsNames.map((name) => tlv(0x82, Buffer.from(name)))))]
+      : []),
+  );
+}
+
 /**
  * A self-signed certificate for an RSA key pair, in PEM: subject = issuer = `CN=commonName`,
  * v3 with the extensions Google's token-signing certificates carry (not a CA, digital signature
- * only, TLS client authentication), signed with sha256WithRSAEncryption.
+ * only, TLS client authentication), or those of a TLS server certificate for `dnsNames`, signed
+ * with sha256WithRSAEncryption.
  */
 export function createSelfSignedCertificate(
   publicKey: KeyObject,
@@ -105,14 +127,7 @@ export function createSelfSignedCertificate(
     sequence(time(options.notBefore), time(options.notAfter)),
     name,
     publicKey.export({ type: 'spki', format: 'der' }), // SubjectPublicKeyInfo, already DER
-    explicit(
-      3,
-      sequence(
-        extension(OID.basicConstraints, true, sequence()), // cA FALSE is the DEFAULT, so DER leaves it out
-        extension(OID.keyUsage, true, bitString(Buffer.from([0x80]), 7)), // digitalSignature
-        extension(OID.extKeyUsage, false, sequence(objectIdentifier(OID.clientAuth))),
-      ),
-    ),
+    explicit(3, extensions(options.dnsNames)),
   );
   const der = sequence(tbs, algorithm, bitString(sign('sha256', tbs, privateKey)));
   const base64 = der.toString('base64').replace(/.{64}/g, '$&\n');

@@ -3,6 +3,7 @@ import { encodeSegment } from '../../lib/shared/jwt/jwt.codec.js';
 import { signRs256Jwt } from '../../lib/shared/jwt/jwt.signer.js';
 import { createSigningKey } from '../../lib/testing/signing-key.js';
 import type { Emulator } from '../../lib/testing/index.js';
+import { IdTokenProvider } from '../../lib/index.js';
 
 /** A key the attacker controls: never published in the JWKS. */
 export const attackerKey = createSigningKey();
@@ -251,4 +252,14 @@ export function forgedCases(emu: Emulator, audience: string, publicKeyPem: strin
   const last = cases[cases.length - 1]!;
   last.secret = last.headers.authorization!.slice(7);
   return cases;
+}
+
+/** A provider that needs no metadata server: returns a JWT-shaped token per audience and records the audiences. */
+export class CountingProvider extends IdTokenProvider {
+  calls: string[] = [];
+  async getIdToken(audience: string): Promise<string> {
+    this.calls.push(audience);
+    const now = nowSeconds();
+    return `${encodeSegment({ alg: 'RS256' })}.${encodeSegment({ aud: audience, iat: now, exp: now + 3600 })}.sig`;
+  }
 }

@@ -57,7 +57,8 @@ const DEADLINE_GRACE_MS = 100;
  * the refresh window the cached token is served while one background fetch runs), expiry read
  * from the token's own `exp`, and retries with jittered exponential backoff within a deadline.
  * Each caller waits on its own terms (`signal`, `timeoutMs`) without cancelling the others.
- * Inject it to put ID tokens on calls the module does not make (gRPC, fetch).
+ * Inject it to put ID tokens on calls the module does not make (`fetch`, other HTTP clients);
+ * gRPC services get credentials built on it (`transport: 'grpc'`).
  */
 export class IdTokenCache implements BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('CloudRunAuth');
