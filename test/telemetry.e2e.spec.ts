@@ -11,7 +11,7 @@ import {
 } from '../lib/index.js';
 import type { Emulator } from '../lib/testing/index.js';
 import { CloudRunAuthTelemetry } from '../lib/shared/telemetry/cloud-run-auth.telemetry.js';
-import { InboundTelemetry } from '../lib/shared/telemetry/inbound.telemetry.js';
+import { InboundTelemetry, TIMED_LOOKUP_INTERVAL } from '../lib/shared/telemetry/inbound.telemetry.js';
 import { OperatorLog } from '../lib/shared/telemetry/operator.log.js';
 import { resolveTelemetryOptions } from '../lib/shared/telemetry/telemetry-options.js';
 import { clientOf, createCallerApp } from './utils/caller-app.js';
@@ -274,6 +274,12 @@ describe('inbound metrics and span events', () => {
     );
     const durations = points.filter((point) => point.metric === VERIFY_DURATION);
     expect(durations.map((point) => point.attributes)).toEqual([{ cached: false }, { cached: true }]);
+
+    // Cache hits are all counted, and timed one in TIMED_LOOKUP_INTERVAL after the first.
+    for (let i = 0; i < 2 * TIMED_LOOKUP_INTERVAL; i += 1) expect(await status('/guarded/me', token)).toBe(200);
+    expect(await otel.total(DECISIONS, { ...labels, outcome: 'allowed' })).toBe(2 + 2 * TIMED_LOOKUP_INTERVAL);
+    expect(await otel.total(VERIFY_DURATION, { cached: true })).toBe(3);
+    expect(await otel.total(VERIFY_DURATION, { cached: false })).toBe(3);
 
     // Request spans end on the response's 'finish', which may come just after the client has its answer.
     const events = () =>

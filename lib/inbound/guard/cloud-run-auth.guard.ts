@@ -104,7 +104,7 @@ export class CloudRunAuthGuard implements CanActivate {
       // (a subclass adding checks of its own): the cache would bypass them.
       if ('value' in header && this.verifier.verify === defaultVerify) {
         const offset = bearerCredentialsOffset(header.value);
-        const started = this.telemetry?.start();
+        const started = this.telemetry?.startLookup();
         const identity = offset < 0 ? undefined : this.verifier.cachedIdentity(header.value, offset);
         if (identity) {
           this.telemetry?.verified(started, true);
