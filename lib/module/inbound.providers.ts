@@ -3,14 +3,18 @@ import { JwksKeyStore } from '../inbound/keys/jwks.key-store.js';
 import { SigningKeyStore } from '../inbound/keys/signing-key.store.js';
 import { CLOUD_RUN_AUTH_INBOUND_OPTIONS } from '../inbound/inbound.constants.js';
 import type { ResolvedInboundOptions } from '../inbound/resolved-inbound-options.interface.js';
+import { IapAssertionVerifier } from '../inbound/verifier/iap-assertion.verifier.js';
 import { IdTokenVerifier } from '../inbound/verifier/id-token.verifier.js';
 import { CLOUD_RUN_AUTH_CONFIG } from './cloud-run-auth.constants.js';
 import type { ResolvedCloudRunAuthOptions } from './resolved-options.interface.js';
 
+/** The store of IAP's keys: a provider of its own, so that its fetches are aborted at shutdown. */
+const IAP_KEY_STORE = Symbol('CloudRunAuth IAP key store');
+
 /**
- * The core's inbound providers. Each is `null` when `inbound` is not configured, so that
- * `forRootAsync` (whose options exist only after its factory ran) can always register them;
- * the guard refuses to be constructed without them.
+ * The core's inbound providers. Each is `null` when `inbound` is not configured (the IAP ones
+ * also without `inbound.iap`), so that `forRootAsync` (whose options exist only after its
+ * factory ran) can always register them; the guard refuses to be constructed without them.
  */
 export const INBOUND_PROVIDERS: Provider[] = [
   {
@@ -29,7 +33,19 @@ export const INBOUND_PROVIDERS: Provider[] = [
       inbound && keyStore && new IdTokenVerifier(inbound.verifier, keyStore),
     inject: [CLOUD_RUN_AUTH_INBOUND_OPTIONS, SigningKeyStore],
   },
+  {
+    provide: IAP_KEY_STORE,
+    useFactory: (inbound: ResolvedInboundOptions | null) =>
+      inbound?.iap ? new JwksKeyStore({ ...inbound.iap, algorithm: 'ES256' }) : null,
+    inject: [CLOUD_RUN_AUTH_INBOUND_OPTIONS],
+  },
+  {
+    provide: IapAssertionVerifier,
+    useFactory: (inbound: ResolvedInboundOptions | null, keyStore: JwksKeyStore | null) =>
+      inbound?.iap && keyStore ? new IapAssertionVerifier(inbound.iap, keyStore) : null,
+    inject: [CLOUD_RUN_AUTH_INBOUND_OPTIONS, IAP_KEY_STORE],
+  },
 ];
 
 /** What the guard and its subclasses inject, exported by the (global) core. */
-export const INBOUND_EXPORTS = [CLOUD_RUN_AUTH_INBOUND_OPTIONS, SigningKeyStore, IdTokenVerifier];
+export const INBOUND_EXPORTS = [CLOUD_RUN_AUTH_INBOUND_OPTIONS, SigningKeyStore, IdTokenVerifier, IapAssertionVerifier];

@@ -14,6 +14,7 @@ import { setCallerIdentity } from '../decorators/caller.decorator.js';
 import { CLOUD_RUN_AUTH_INBOUND_OPTIONS } from '../inbound.constants.js';
 import type { ResolvedInboundOptions } from '../resolved-inbound-options.interface.js';
 import type { CallerIdentity } from '../verifier/caller-identity.interface.js';
+import { IapAssertionVerifier } from '../verifier/iap-assertion.verifier.js';
 import { IdTokenVerifier } from '../verifier/id-token.verifier.js';
 import {
   challengeFor,
@@ -23,6 +24,7 @@ import {
   type InboundRejection,
 } from './inbound-rejection.js';
 import { readGrpcTokenHeader, rpcExceptionFor } from './grpc-metadata.reader.js';
+import { readIapAssertionHeader } from './iap-assertion.extractor.js';
 import { graphqlRequest, graphqlResponse, grpcMetadata, identityCarrier } from './request.extractor.js';
 import { RouteMetadataReader } from './route-metadata.reader.js';
 import {
@@ -47,9 +49,9 @@ const WARN_INTERVAL_MS = 60_000;
 const defaultVerify = IdTokenVerifier.prototype.verify;
 
 /**
- * Verifies the Google ID token of each request (see `InboundOptions`) and enforces the
- * caller allow-list: 401 for a missing or invalid token, 403 for a valid token of a caller
- * not allowed on the route, 503 when Google's signing keys cannot be obtained.
+ * Verifies the Google ID token or, with `inbound.iap`, the IAP assertion of each request (see
+ * `InboundOptions`) and enforces the caller allow-list: 401 for a missing or invalid token, 403
+ * for a valid token of a caller not allowed on the route, 503 when signing keys cannot be obtained.
  *
  * Bind with `@UseGuards(CloudRunAuthGuard)`, or on every route with `inbound.mount: true`.
  * Extend it and override the protected hooks to adapt it (other request types, responses);
@@ -63,6 +65,8 @@ export class CloudRunAuthGuard implements CanActivate {
   protected readonly verifier: IdTokenVerifier;
   /** Sets `WWW-Authenticate` on 401s; injected as a property so that subclass constructors need not pass it. */
   @Optional() @Inject(HttpAdapterHost) protected readonly adapterHost?: HttpAdapterHost;
+  /** Verifies IAP assertions with `inbound.iap`; injected as a property for the same reason. */
+  @Optional() @Inject(IapAssertionVerifier) protected iapVerifier?: IapAssertionVerifier | null;
   private readonly routes: RouteMetadataReader;
   /** When each reason was last logged at warn. */
   private readonly warnedAt = new Map<InboundRejection['reason'], number>();
@@ -95,6 +99,9 @@ export class CloudRunAuthGuard implements CanActivate {
       const type = context.getType<string>();
       if (type !== 'http' && type !== 'graphql') return this.activateOther(context, type);
       const request = this.getRequest(context);
+      const iapHeader =
+        this.options.iap && readIapAssertionHeader(request.headers ?? {}, this.options, this.getRawHeaders(request));
+      if (iapHeader) return this.verifyIapAndAuthorize(context, request, iapHeader);
       const header = readTokenHeader(request.headers ?? {}, this.options.maxHeaderBytes, this.getRawHeaders(request));
       // After the repetition and size checks, the verifier's cache is asked before the b64token
       // check: a cached token was accepted by verify(), whose decoder admits only base64url
@@ -174,6 +181,19 @@ export class CloudRunAuthGuard implements CanActivate {
     return this.authorize(context, request, identity);
   }
 
+  /** The same for an IAP assertion (a bare JWT): it decides alone, whatever other headers say. */
+  private verifyIapAndAuthorize(context: ExecutionContext, request: object, header: TokenHeader): true | Promise<true> {
+    if ('failure' in header) return this.reject(context, rejectionForHeader(header.failure, header.header));
+    // Built here only when the guard was constructed outside dependency injection.
+    const verifier = (this.iapVerifier ??= new IapAssertionVerifier(this.options.iap!));
+    const cached = verifier.cachedIdentity(header.value);
+    if (cached) return this.authorize(context, request, cached);
+    return verifier.verify(header.value).then(
+      (identity) => this.authorize(context, request, identity),
+      (error: unknown) => this.reject(context, this.toRejection(error)),
+    );
+  }
+
   /** Applies the route's allow-list to a verified identity; throws the refusal. */
   private authorize(context: ExecutionContext, request: object, identity: CallerIdentity): true {
     const allowList = this.getAllowList(context);
@@ -220,7 +240,7 @@ export class CloudRunAuthGuard implements CanActivate {
       const reason = typeof identity.claims.email === 'string' ? 'email_not_verified' : 'missing_email';
       return { status: 401, reason, detail: 'the route has an allow-list but the token carries no verified email' };
     }
-    if (allowList.matches(identity.email)) return undefined;
+    if (allowList.matches(identity.email, identity.source)) return undefined;
     return {
       status: 403,
       reason: 'caller_not_allowed',
@@ -258,7 +278,7 @@ export class CloudRunAuthGuard implements CanActivate {
       return;
     }
     this.warnedAt.set(reason, now);
-    const expected = JSON.stringify(this.verifier.options.audiences);
+    const expected = JSON.stringify([...this.verifier.options.audiences, ...(this.options.iap?.audiences ?? [])]);
     this.logger.warn(
       `${line}; audience received ${audience ?? 'unknown'}, expected one of ${expected} (further ${reason} refusals in the next minute at debug)`,
     );
