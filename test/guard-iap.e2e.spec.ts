@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../lib/testing/index.js';
-import { PLATFORMS, SPECIAL_CALLER, startGuardedApp, type GuardedApp } from './utils/guarded-app.js';
+import { PLATFORMS, SPECIAL_CALLER, useGuardedApps, type GuardedApp } from './utils/guarded-app.js';
 import {
   attackerIapKey,
   forgedIapCases,
@@ -24,11 +24,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe.each(PLATFORMS)('IAP assertions behind the guard on %s', (platform) => {
   let emu: Emulator;
   let guarded: GuardedApp | undefined;
-
-  const start = async (inbound: Record<string, unknown>) => {
-    guarded = await startGuardedApp(platform, { inbound: inbound as never });
-    return guarded;
-  };
+  const apps = useGuardedApps(platform, (running) => (emu = running));
+  const start = async (inbound: Record<string, unknown>) => (guarded = await apps.start({ inbound: inbound as never }));
   /** Only IAP assertions, for Alice and the people of corp.example. */
   const startIapOnly = (inbound: Record<string, unknown> = {}) =>
     start({
@@ -49,16 +46,6 @@ describe.each(PLATFORMS)('IAP assertions behind the guard on %s', (platform) => 
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
   const lastReason = () => /reason=(\w+)/.exec(guarded!.logger.rejections().at(-1) ?? '')?.[1];
   const status = async (headers: Record<string, string>) => (await guarded!.call('/guarded/me', headers)).status;
-
-  beforeAll(async () => {
-    emu = await startEmulator();
-  });
-  afterEach(async () => {
-    await guarded?.close();
-    guarded = undefined;
-    emu.reset();
-  });
-  afterAll(() => emu?.close());
 
   it("accepts a valid assertion: 200 with source 'iap', the identity read from its claims", async () => {
     await startIapOnly();

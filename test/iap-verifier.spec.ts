@@ -1,18 +1,16 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { Logger } from '@nestjs/common';
 import { OAuth2Client } from 'google-auth-library';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   CloudRunAuthConfigError,
   IapAssertionVerifier,
   IdTokenVerifier,
-  TokenVerificationError,
   type IapAssertionVerifierOptions,
 } from '../lib/index.js';
 import { compileAllowList } from '../lib/inbound/allowed-callers.matcher.js';
 import { resolveInboundOptions } from '../lib/inbound/inbound-options.validator.js';
-import { clock as libraryClock } from '../lib/shared/clock.js';
-import { startEmulator, type Emulator } from '../lib/testing/index.js';
+import type { Emulator } from '../lib/testing/index.js';
+import { useClockedEmulator } from './utils/clocked-emulator.js';
 import { CapturingLogger } from './utils/guarded-app.js';
 import { startTarget } from './utils/target.js';
 import {
@@ -26,6 +24,7 @@ import {
   randomKid,
   signEs256,
   withSignature,
+  rejection,
 } from './utils/tokens.js';
 
 const AUDIENCE = '/projects/123456789012/locations/europe-west1/services/orders';
@@ -33,14 +32,15 @@ const LB_AUDIENCE = '/projects/123456789012/global/backendServices/4567890123456
 const ID_AUDIENCE = 'https://orders-abc123-ew.a.run.app';
 const IAP_CERTS = '/iap/verify/public_key-jwk';
 
-async function rejection(promise: Promise<unknown>): Promise<TokenVerificationError> {
+/** Expects `build` to throw a `CloudRunAuthConfigError` naming `field`, with a message matching `message`. */
+function expectConfigError(build: () => unknown, field: string, message: RegExp): void {
+  expect(build).toThrow(CloudRunAuthConfigError);
+  expect(build).toThrow(message);
   try {
-    await promise;
+    build();
   } catch (error) {
-    if (error instanceof TokenVerificationError) return error;
-    throw error;
+    expect((error as CloudRunAuthConfigError).field).toBe(field);
   }
-  throw new Error('the assertion was accepted');
 }
 
 describe('IapAssertionVerifier', () => {
@@ -49,19 +49,11 @@ describe('IapAssertionVerifier', () => {
   const verifier = (options: Partial<IapAssertionVerifierOptions> = {}) =>
     new IapAssertionVerifier({ audience: [AUDIENCE, LB_AUDIENCE], certsUrl: emu.iapCertsUrl, ...options });
 
-  beforeAll(async () => {
-    Logger.overrideLogger(new CapturingLogger());
-    emu = await startEmulator({ certsMaxAgeSeconds: 600 });
-  });
-  beforeEach(() => {
-    emu.reset();
-    clock = Date.now();
-    libraryClock.now = () => clock;
-  });
-  afterAll(() => {
-    libraryClock.now = Date.now;
-    return emu?.close();
-  });
+  useClockedEmulator(
+    (running, now) => ((emu = running), (clock = now)),
+    () => clock,
+    new CapturingLogger(),
+  );
 
   it("returns the user's identity, source 'iap', with hd and google among the claims", async () => {
     const assertion = mintIap(emu, AUDIENCE, {
@@ -234,15 +226,7 @@ describe('IapAssertionVerifier', () => {
     ['a clear-text certsUrl', { audience: AUDIENCE, certsUrl: 'http://keys.example.com/jwk' }, 'certsUrl', /https/],
     ['a negative tolerance', { audience: AUDIENCE, clockToleranceSeconds: -1 }, 'clockToleranceSeconds', /0 to 300/],
   ])('refuses options with %s', (_name, options, field, message) => {
-    let error: CloudRunAuthConfigError | undefined;
-    try {
-      new IapAssertionVerifier(options as never);
-    } catch (e) {
-      error = e as CloudRunAuthConfigError;
-    }
-    expect(error).toBeInstanceOf(CloudRunAuthConfigError);
-    expect(error!.field).toBe(field);
-    expect(error!.message).toMatch(message);
+    expectConfigError(() => new IapAssertionVerifier(options as never), field, message);
   });
 
   it("defaults to IAP's keys and the same cache and key settings as ID tokens", () => {
@@ -259,14 +243,6 @@ describe('IapAssertionVerifier', () => {
 });
 
 describe('inbound.iap options', () => {
-  const resolveError = (inbound: unknown) => {
-    try {
-      resolveInboundOptions(inbound as never);
-    } catch (error) {
-      return error as CloudRunAuthConfigError;
-    }
-    throw new Error('the options were accepted');
-  };
   const iap = { audience: AUDIENCE };
 
   it('makes audience optional, and takes the key and cache options of inbound', () => {
@@ -336,10 +312,7 @@ describe('inbound.iap options', () => {
       /neither an email address nor/,
     ],
   ])('refuses %s', (_name, inbound, field, message) => {
-    const error = resolveError(inbound);
-    expect(error).toBeInstanceOf(CloudRunAuthConfigError);
-    expect(error.field).toBe(field);
-    expect(error.message).toMatch(message);
+    expectConfigError(() => resolveInboundOptions(inbound as never), field, message);
   });
 });
 

@@ -3,7 +3,7 @@ import { encodeSegment } from '../../lib/shared/jwt/jwt.codec.js';
 import { signEs256Jwt, signRs256Jwt } from '../../lib/shared/jwt/jwt.signer.js';
 import { createIapSigningKey, createSigningKey } from '../../lib/testing/signing-key.js';
 import type { Emulator } from '../../lib/testing/index.js';
-import { IdTokenProvider } from '../../lib/index.js';
+import { IdTokenProvider, TokenVerificationError } from '../../lib/index.js';
 
 /** A key the attacker controls: never published in the JWKS. */
 export const attackerKey = createSigningKey();
@@ -11,6 +11,17 @@ export const attackerKey = createSigningKey();
 export const attackerIapKey = createIapSigningKey();
 
 export const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+/** The `TokenVerificationError` a verification rejects with; fails when it resolves or throws anything else. */
+export async function rejection(promise: Promise<unknown>): Promise<TokenVerificationError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof TokenVerificationError) return error;
+    throw error;
+  }
+  throw new Error('the token was accepted');
+}
 
 /** Signs `header.payload` with RS256 and any key. */
 export const signRs256 = signRs256Jwt;
