@@ -24,7 +24,7 @@ export { IdTokenCache, type GetIdTokenOptions } from './outbound/token/id-token.
 export type { IdTokenCacheOptions } from './outbound/token/id-token-cache.options.js';
 
 // Inbound: guard, decorators, verifier, keys
-export type { InboundOptions } from './inbound/inbound-options.interface.js';
+export type { InboundIapOptions, InboundOptions } from './inbound/inbound-options.interface.js';
 export type { ResolvedInboundOptions } from './inbound/resolved-inbound-options.interface.js';
 export { CLOUD_RUN_AUTH_INBOUND_OPTIONS } from './inbound/inbound.constants.js';
 export { CloudRunAuthGuard } from './inbound/guard/cloud-run-auth.guard.js';
@@ -33,9 +33,19 @@ export { SkipCloudRunAuth } from './inbound/decorators/skip-cloud-run-auth.decor
 export { AllowedCallers } from './inbound/decorators/allowed-callers.decorator.js';
 export type { CallerAllowList } from './inbound/allowed-callers.matcher.js';
 export { Caller, getCallerIdentity } from './inbound/decorators/caller.decorator.js';
-export type { CallerIdentity } from './inbound/verifier/caller-identity.interface.js';
+export type { CallerIdentity, CallerSource } from './inbound/verifier/caller-identity.interface.js';
 export { IdTokenVerifier } from './inbound/verifier/id-token.verifier.js';
-export type { IdTokenVerifierOptions, ResolvedVerifierOptions } from './inbound/verifier/verifier-options.interface.js';
+export type {
+  IdTokenVerifierOptions,
+  ResolvedSignedJwtVerifierOptions,
+  ResolvedVerifierOptions,
+  SignedJwtVerifierOptions,
+} from './inbound/verifier/verifier-options.interface.js';
+export { IapAssertionVerifier } from './inbound/verifier/iap-assertion.verifier.js';
+export type {
+  IapAssertionVerifierOptions,
+  ResolvedIapAssertionVerifierOptions,
+} from './inbound/verifier/iap-options.interface.js';
 export { SigningKeyStore } from './inbound/keys/signing-key.store.js';
 
 // Telemetry (OpenTelemetry through the optional @opentelemetry/api)

@@ -120,6 +120,7 @@ describe('cloud-run-auth-emulator (the built bin)', { timeout: 60_000 }, () => {
     expect(info).toMatchObject({
       metadataHost: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
       certsUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/oauth2\/v3\/certs$/),
+      iapCertsUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/iap\/verify\/public_key-jwk$/),
       serviceAccountEmail: 'caller@emulator-project.iam.gserviceaccount.com',
       tokenLifetimeSeconds: 3600,
       env: { GCE_METADATA_HOST: info.metadataHost, GCE_METADATA_IP: info.metadataHost },

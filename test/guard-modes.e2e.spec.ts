@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator, type Emulator } from '../lib/testing/index.js';
-import { PLATFORMS, startGuardedApp, type GuardedApp } from './utils/guarded-app.js';
+import { describe, expect, it } from 'vitest';
+import type { Emulator } from '../lib/testing/index.js';
+import { PLATFORMS, useGuardedApps, type GuardedApp } from './utils/guarded-app.js';
 import { attackerKey, claims, mint, signRs256 } from './utils/tokens.js';
 
 const SERVICE = 'https://worker-abc123-ew.a.run.app';
@@ -8,20 +8,10 @@ const SERVICE = 'https://worker-abc123-ew.a.run.app';
 describe.each(PLATFORMS)('CloudRunAuthGuard modes on %s', (platform) => {
   let emu: Emulator;
   let guarded: GuardedApp | undefined;
-  const start = async (options: Parameters<typeof startGuardedApp>[1]) =>
-    (guarded = await startGuardedApp(platform, options));
+  const apps = useGuardedApps(platform, (running) => (emu = running));
+  const start = async (options: Parameters<typeof apps.start>[0]) => (guarded = await apps.start(options));
   const auth = (token: string) => ({ authorization: `Bearer ${token}` });
   const serverless = (token: string) => ({ 'x-serverless-authorization': `Bearer ${token}` });
-
-  beforeAll(async () => {
-    emu = await startEmulator();
-  });
-  afterEach(async () => {
-    await guarded?.close();
-    guarded = undefined;
-    emu.reset();
-  });
-  afterAll(() => emu?.close());
 
   describe("mode 'cloud-run-iam'", () => {
     const startIam = () =>

@@ -37,6 +37,7 @@ describe.each(PLATFORMS)('CloudRunAuthGuard on %s', (platform) => {
     expect(res.status).toBe(200);
     const claims = payloadOf(token);
     expect(JSON.parse(res.body)).toEqual({
+      source: 'id-token',
       email: emu.serviceAccountEmail,
       subject: claims.sub,
       audience: AUDIENCE,

@@ -27,6 +27,7 @@ const EXPECTED_MAIN_EXPORTS = [
   'CLOUD_RUN_AUTH_INBOUND_OPTIONS',
   'Caller',
   'CloudRunAuthGuard',
+  'IapAssertionVerifier',
   'IdTokenVerifier',
   'SigningKeyStore',
   'SkipCloudRunAuth',

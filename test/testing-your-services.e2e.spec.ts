@@ -1,6 +1,6 @@
 /**
- * The README's "Testing your services" example and docs/emulator.md's "Testing a caller on its own",
- * run exactly as they are written there: the blocks of those documents that name a file (the quick
+ * The README's "Testing your services" and "Behind Identity-Aware Proxy" examples and
+ * docs/emulator.md's "Testing a caller on its own", run exactly as they are written there: the blocks of those documents that name a file (the quick
  * starts' controllers and the test files) are written to test/.snippets/e2e/, and the test files
  * among them are imported here, so that their describe() blocks run as part of this file. The package
  * is imported by its name, resolved to dist/ through the package's exports, as in an application.
@@ -28,6 +28,7 @@ function writeDoc(doc: string, file: string): string {
 rmSync(OUT, { recursive: true, force: true });
 const tests = [
   writeDoc('README.md', 'test/checkout.e2e-spec.ts'),
+  writeDoc('README.md', 'test/reports.e2e-spec.ts'),
   writeDoc('docs/emulator.md', 'test/caller.e2e-spec.ts'),
 ];
 for (const test of tests) await import(pathToFileURL(test).href);

@@ -1,17 +1,15 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { Logger } from '@nestjs/common';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   CloudRunAuthConfigError,
   IdTokenVerifier,
   SigningKeyStore,
-  TokenVerificationError,
   type IdTokenVerifierOptions,
 } from '../lib/index.js';
 import { JwksKeyStore } from '../lib/inbound/keys/jwks.key-store.js';
-import { clock as libraryClock } from '../lib/shared/clock.js';
 import { VerifiedTokenCache } from '../lib/inbound/verifier/verified-token.cache.js';
-import { startEmulator, type Emulator } from '../lib/testing/index.js';
+import type { Emulator } from '../lib/testing/index.js';
+import { useClockedEmulator } from './utils/clocked-emulator.js';
 import { CapturingLogger } from './utils/guarded-app.js';
 import { startTarget } from './utils/target.js';
 import {
@@ -24,6 +22,7 @@ import {
   signRs256,
   withHeader,
   withPayload,
+  rejection,
 } from './utils/tokens.js';
 
 const AUDIENCE = 'https://orders-abc123-ew.a.run.app';
@@ -48,16 +47,6 @@ class CountingKeyStore extends SigningKeyStore {
   }
 }
 
-async function rejection(promise: Promise<unknown>): Promise<TokenVerificationError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof TokenVerificationError) return error;
-    throw error;
-  }
-  throw new Error('the token was accepted');
-}
-
 describe('IdTokenVerifier', () => {
   let emu: Emulator;
   let clock: number;
@@ -66,19 +55,11 @@ describe('IdTokenVerifier', () => {
 
   const logger = new CapturingLogger();
 
-  beforeAll(async () => {
-    Logger.overrideLogger(logger);
-    emu = await startEmulator({ certsMaxAgeSeconds: 600 });
-  });
-  beforeEach(() => {
-    emu.reset();
-    clock = Date.now();
-    libraryClock.now = () => clock;
-  });
-  afterAll(() => {
-    libraryClock.now = Date.now;
-    return emu?.close();
-  });
+  useClockedEmulator(
+    (running, now) => ((emu = running), (clock = now)),
+    () => clock,
+    logger,
+  );
 
   it('does no I/O until the first verification', async () => {
     const v = verifier();

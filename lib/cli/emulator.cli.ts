@@ -91,6 +91,7 @@ function describeJson(emulator: Emulator, options: EmulatorCliOptions, keyFile: 
       keyFile,
       certsUrl: emulator.certsUrl,
       pemCertsUrl: emulator.pemCertsUrl,
+      iapCertsUrl: emulator.iapCertsUrl,
       tokenUri: emulator.tokenUri,
       stsUrl: emulator.stsUrl,
       iamCredentialsUrl: emulator.iamCredentialsUrl,
@@ -123,6 +124,7 @@ Node's google-auth-library sends key grants to Google, whatever the key's token_
 Verifiers check signatures against its keys:
   certs URL (JWKS)  ${emulator.certsUrl}      set it as inbound.certsUrl
   certs URL (PEM)   ${emulator.pemCertsUrl}      X.509 certificates, as Google's v1 certs
+  IAP keys (JWKS)   ${emulator.iapCertsUrl}      set it as inbound.iap.certsUrl
 
 Other Google endpoints it stands in for:
   OAuth token       ${emulator.tokenUri}

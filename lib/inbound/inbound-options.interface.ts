@@ -1,21 +1,44 @@
 import type { ExecutionContext, Type } from '@nestjs/common';
 import type { CloudRunAuthGuard } from './guard/cloud-run-auth.guard.js';
+import type { IapAssertionVerifierOptions } from './verifier/iap-options.interface.js';
 import type { IdTokenVerifierOptions } from './verifier/verifier-options.interface.js';
+
+/** `inbound.iap`: accept the signed assertions of Identity-Aware Proxy. */
+export type InboundIapOptions = Pick<IapAssertionVerifierOptions, 'audience' | 'certsUrl'>;
 
 /**
  * Configuration of inbound verification (`inbound` in the module options): the verifier's
- * options (`audience`, `mode`, `certsUrl`, ...) plus who may call and how the guard is mounted.
+ * options (`audience`, `mode`, `certsUrl`, ...), IAP's (`iap`), plus who may call and how the
+ * guard is mounted. At least one of `audience` (Google ID tokens) and `iap` is required.
  *
  * Secure by default: boot fails unless `allowedCallers` is non-empty or `allowAnyCaller` is
  * `true`. Route-level `@AllowedCallers()` does not count, because every route without it
  * (including ones added later, or all of them with `mount`) would then accept any
  * Google account: anyone can mint a Google-signed ID token for any audience.
  */
-export interface InboundOptions extends Omit<IdTokenVerifierOptions, 'requireVerifiedEmail'> {
+export interface InboundOptions extends Omit<IdTokenVerifierOptions, 'requireVerifiedEmail' | 'audience'> {
+  /**
+   * Accepted `aud` values of Google ID tokens (`Authorization` / `X-Serverless-Authorization`).
+   * A URL audience also matches with or without a trailing slash (unless it has a query or
+   * fragment); everything else must match exactly.
+   * @default none: required unless `iap` is set (then only IAP assertions are accepted)
+   */
+  audience?: string | string[];
+  /**
+   * Accept the signed assertion of Identity-Aware Proxy (`x-goog-iap-jwt-assertion`, ES256,
+   * issuer `https://cloud.google.com/iap`) for `iap.audience`: `/projects/NUMBER/locations/REGION/services/NAME`
+   * or `/projects/NUMBER/global/backendServices/ID`. A request that carries one is judged by it
+   * alone (an invalid one is a 401, never a fallback to an ID token); the unsigned
+   * `x-goog-authenticated-user-*` headers are never read. `iap.certsUrl` defaults to IAP's keys,
+   * `https://www.gstatic.com/iap/verify/public_key-jwk`; the other key and cache options apply to both.
+   * @default none (IAP assertions are not accepted)
+   */
+  iap?: InboundIapOptions;
   /**
    * Caller emails allowed on every guarded route without `@AllowedCallers()`: exact emails
-   * (compared case-insensitively) or `*@PROJECT_ID.iam.gserviceaccount.com` for all service
-   * accounts of one project. Nothing looser is accepted.
+   * (compared case-insensitively), `*@PROJECT_ID.iam.gserviceaccount.com` for all service
+   * accounts of one project, and, for callers that come through IAP only, `*@DOMAIN` for all
+   * users of a domain. Nothing looser is accepted.
    * @default none (then `allowAnyCaller: true` is required)
    */
   allowedCallers?: string[];

@@ -1,11 +1,15 @@
 import { CloudRunAuthConfigError } from '../shared/errors/config.error.js';
 import { assertKnownKeys, assertObject } from '../shared/options/option.assertions.js';
-import { compileAllowList } from './allowed-callers.matcher.js';
-import type { InboundOptions } from './inbound-options.interface.js';
+import { compileAllowList, isIapOnlyPattern, type CallerAllowList } from './allowed-callers.matcher.js';
+import type { InboundIapOptions, InboundOptions } from './inbound-options.interface.js';
 import type { ResolvedInboundOptions } from './resolved-inbound-options.interface.js';
+import type { ResolvedIapAssertionVerifierOptions } from './verifier/iap-options.interface.js';
+import { resolveIapVerifierOptions } from './verifier/iap-options.validator.js';
+import type { IdTokenVerifierOptions, ResolvedVerifierOptions } from './verifier/verifier-options.interface.js';
 import { resolveVerifierOptions, VERIFIER_OPTION_KEYS } from './verifier/verifier-options.validator.js';
 
-const GUARD_KEYS = ['allowedCallers', 'allowAnyCaller', 'mount', 'maxHeaderBytes', 'extractToken'];
+const GUARD_KEYS = ['iap', 'allowedCallers', 'allowAnyCaller', 'mount', 'maxHeaderBytes', 'extractToken'];
+const IAP_KEYS = ['audience', 'certsUrl'];
 const INBOUND_KEYS = [...VERIFIER_OPTION_KEYS.filter((key) => key !== 'requireVerifiedEmail'), ...GUARD_KEYS];
 const MIN_HEADER_BYTES = 1024;
 const MAX_HEADER_BYTES = 65_536;
@@ -21,6 +25,7 @@ export function resolveInboundOptions(inbound: InboundOptions | undefined): Reso
   assertObject(inbound as unknown, 'inbound');
   assertKnownKeys(inbound, INBOUND_KEYS, 'inbound');
   const {
+    iap,
     allowedCallers: callers,
     allowAnyCaller = false,
     mount: _mount,
@@ -50,7 +55,13 @@ export function resolveInboundOptions(inbound: InboundOptions | undefined): Reso
     );
   }
   // With allowAnyCaller the guard checks email only on routes with @AllowedCallers.
-  const verifier = resolveVerifierOptions({ ...verifierOptions, requireVerifiedEmail: !allowAnyCaller }, 'inbound');
+  // audience may be absent when iap is set; resolveVerifierOptions checks that.
+  const verifier = resolveVerifierOptions(
+    { ...verifierOptions, requireVerifiedEmail: !allowAnyCaller } as IdTokenVerifierOptions,
+    'inbound',
+    iap !== undefined,
+  );
+  const resolvedIap = iap === undefined ? undefined : resolveIap(iap, verifier);
   if (allowedCallers !== undefined && allowAnyCaller) {
     throw new CloudRunAuthConfigError(
       'allowedCallers and allowAnyCaller: true contradict each other; keep the allow-list, or remove it to accept any caller',
@@ -68,10 +79,43 @@ export function resolveInboundOptions(inbound: InboundOptions | undefined): Reso
   }
   return Object.freeze({
     verifier,
+    iap: resolvedIap,
     allowedCallers:
-      allowedCallers === undefined ? undefined : compileAllowList(allowedCallers, 'inbound.allowedCallers'),
+      allowedCallers === undefined ? undefined : compileModuleAllowList(allowedCallers, resolvedIap !== undefined),
     allowAnyCaller,
     maxHeaderBytes,
     extractToken,
   });
+}
+
+/** `inbound.iap`, with the key and cache options of `inbound` (already validated there). */
+function resolveIap(iap: InboundIapOptions, verifier: ResolvedVerifierOptions): ResolvedIapAssertionVerifierOptions {
+  assertObject(iap as unknown, 'inbound.iap');
+  assertKnownKeys(iap, IAP_KEYS, 'inbound.iap');
+  const { clockToleranceSeconds, verifiedTokenCacheSize, keyFetchTimeoutMs, keyRefetchCooldownMs } = verifier;
+  return resolveIapVerifierOptions(
+    {
+      audience: iap.audience,
+      certsUrl: iap.certsUrl,
+      clockToleranceSeconds,
+      verifiedTokenCacheSize,
+      keyFetchTimeoutMs,
+      keyRefetchCooldownMs,
+    },
+    'inbound.iap',
+  );
+}
+
+/** The module's list; `*@DOMAIN` patterns of people match IAP callers only, so they need `inbound.iap`. */
+function compileModuleAllowList(patterns: string[], iap: boolean): CallerAllowList {
+  const list = compileAllowList(patterns, 'inbound.allowedCallers');
+  const iapOnly = list.patterns.find(isIapOnlyPattern);
+  if (iapOnly !== undefined && !iap) {
+    throw new CloudRunAuthConfigError(
+      `"${iapOnly}" matches callers that come through Identity-Aware Proxy only, and inbound.iap is not set: ` +
+        'ID-token callers are matched by exact email or "*@PROJECT_ID.iam.gserviceaccount.com"',
+      'inbound.allowedCallers',
+    );
+  }
+  return list;
 }

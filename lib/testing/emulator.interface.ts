@@ -66,7 +66,7 @@ export interface RecordedRequest {
 
 /**
  * A running emulator on loopback: a GCE / Cloud Run metadata server, Google's certificate
- * endpoints, and its OAuth token, STS and IAM Credentials endpoints.
+ * endpoints, its OAuth token, STS and IAM Credentials endpoints, and Identity-Aware Proxy's keys.
  * It answers only requests whose `Host` is its own address (`127.0.0.1`, `localhost` or `[::1]`
  * with its port) or a metadata server name (`metadata.google.internal`, `metadata`,
  * `169.254.169.254`, without a port or with its own); others get a 403 and are not recorded, so a
@@ -81,6 +81,16 @@ export interface Emulator {
   certsUrl: string;
   /** `{ kid: X.509 certificate PEM }` URL, the stand-in for `https://www.googleapis.com/oauth2/v1/certs`. */
   pemCertsUrl: string;
+  /**
+   * IAP's JWKS URL (EC P-256 keys), the stand-in for `https://www.gstatic.com/iap/verify/public_key-jwk`:
+   * the value for `inbound.iap.certsUrl`.
+   */
+  iapCertsUrl: string;
+  /**
+   * IAP's `{ kid: public key PEM }` URL, the stand-in for `https://www.gstatic.com/iap/verify/public_key`
+   * (google-auth-library's `oauth2IapPublicKeyUrl`).
+   */
+  iapPemKeysUrl: string;
   /** The email the metadata server reports and puts in tokens. */
   serviceAccountEmail: string;
   /**
@@ -106,6 +116,16 @@ export interface Emulator {
    * `undefined` is removed.
    */
   mintIdToken(claims?: Record<string, unknown>, options?: MintOptions): string;
+  /**
+   * Signs an assertion as Identity-Aware Proxy adds it to the requests it lets through
+   * (`x-goog-iap-jwt-assertion`): ES256 with the emulator's IAP key (served at {@link Emulator.iapCertsUrl}).
+   * `claims` override the defaults: `iss` `https://cloud.google.com/iap`,
+   * `aud` `/projects/PROJECT_NUMBER/locations/REGION/services/emulator-service`, `email`
+   * `developer@example.com`, `sub` `accounts.google.com:` and a numeric id derived from the
+   * email, `iat`, `exp` (ten minutes later, as IAP's); add `hd` or `google` as a test needs them.
+   * A claim set to `undefined` is removed. `options.header` is merged over `{ alg: 'ES256', kid, typ: 'JWT' }`.
+   */
+  mintIapAssertion(claims?: Record<string, unknown>, options?: Pick<MintOptions, 'lifetimeSeconds' | 'header'>): string;
   /** Adds a new current signing key (the previous one stays published, as Google does); returns its kid. */
   rotateKeys(options?: { dropPrevious?: boolean }): string;
   /**

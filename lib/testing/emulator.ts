@@ -4,7 +4,14 @@ import type { AddressInfo, Socket } from 'node:net';
 import { Certificates } from './certificates.js';
 import { createMetadataServer } from './metadata-server.js';
 import { Principals } from './principals.js';
-import { createSigningKey, signJwt, type SigningKey } from './signing-key.js';
+import {
+  createIapSigningKey,
+  createSigningKey,
+  signIapJwt,
+  signJwt,
+  toIapJwk,
+  type SigningKey,
+} from './signing-key.js';
 import { handleTokenEndpoint, type EndpointContext } from './token-endpoints.js';
 import {
   EMULATOR_DEFAULTS,
@@ -18,6 +25,11 @@ import {
 // Names clients use for the metadata server (gcp-metadata tries the IP, then the FQDN with a dot).
 const METADATA_HOSTS = ['metadata.google.internal', 'metadata.google.internal.', 'metadata', '169.254.169.254'];
 const STRIPPED_SIGNATURE = 'SIGNATURE_REMOVED_BY_GOOGLE';
+/** IAP's JWKS and `{ kid: PEM }` paths, as on `https://www.gstatic.com`. */
+const IAP_JWKS_PATH = '/iap/verify/public_key-jwk';
+const IAP_PEM_PATH = '/iap/verify/public_key';
+/** IAP's assertions are valid for ten minutes. */
+const IAP_ASSERTION_LIFETIME_SECONDS = 600;
 /** What Cloud Run's metadata server reports as the default account's scopes. */
 const METADATA_SCOPES = ['https://www.googleapis.com/auth/cloud-platform'];
 
@@ -28,8 +40,9 @@ interface Failure extends Required<Omit<FailOptions, 'delayMs'>> {
 
 /**
  * Starts a local stand-in for Google's side of service-to-service auth: the GCE/Cloud Run
- * metadata server, the certificate endpoints (JWKS and X.509 PEM), and the OAuth token, STS and
- * IAM Credentials endpoints, signing real RS256 tokens with keys generated at start. Binds to
+ * metadata server, the certificate endpoints (JWKS and X.509 PEM), the OAuth token, STS and
+ * IAM Credentials endpoints, and Identity-Aware Proxy's keys, signing real RS256 tokens and ES256
+ * IAP assertions with keys generated at start. Binds to
  * 127.0.0.1 only, and refuses requests addressed to another host name (see {@link Emulator}).
  */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
@@ -56,6 +69,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       .slice(0, 21);
 
   let keys: SigningKey[] = [createSigningKey()];
+  const iapKey = createIapSigningKey();
   let recorded: RecordedRequest[] = [];
   let failures: Failure[] = [];
   const sockets = new Set<Socket>();
@@ -82,6 +96,21 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     for (const [name, value] of Object.entries(payload)) if (value === undefined) delete payload[name];
     const token = signJwt(keys[0]!, payload, mintOptions.header);
     return mintOptions.stripSignature ? `${token.slice(0, token.lastIndexOf('.'))}.${STRIPPED_SIGNATURE}` : token;
+  };
+  const mintIapAssertion: Emulator['mintIapAssertion'] = (claims = {}, mintOptions = {}) => {
+    const iat = Math.floor(Date.now() / 1000);
+    const who = typeof claims.email === 'string' ? claims.email : 'developer@example.com';
+    const payload: Record<string, unknown> = {
+      iss: 'https://cloud.google.com/iap',
+      aud: `/projects/${projectNumber}/locations/${region}/services/emulator-service`,
+      sub: `accounts.google.com:${subjectOf(who)}`,
+      email: who,
+      iat,
+      exp: iat + (mintOptions.lifetimeSeconds ?? IAP_ASSERTION_LIFETIME_SECONDS),
+      ...claims,
+    };
+    for (const [name, value] of Object.entries(payload)) if (value === undefined) delete payload[name];
+    return signIapJwt(iapKey, payload, mintOptions.header);
   };
   /** An ID token for `who` as Google issues them: `sub` its unique id, `azp` that too unless given. */
   const mintFor: EndpointContext['mintIdToken'] = (who, audience, { includeEmail = true, azp } = {}) =>
@@ -118,6 +147,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     if (path === '/oauth2/v3/certs') return send(res, 200, JSON.stringify(certificates.jwks(keys)), certsHeaders);
     if (path === '/oauth2/v1/certs') {
       return send(res, 200, JSON.stringify(certificates.pemCertificates(keys)), certsHeaders);
+    }
+    if (path === IAP_JWKS_PATH) return send(res, 200, JSON.stringify({ keys: [toIapJwk(iapKey)] }), certsHeaders);
+    if (path === IAP_PEM_PATH) {
+      const pem = iapKey.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      return send(res, 200, JSON.stringify({ [iapKey.kid]: pem }), certsHeaders);
     }
     const answer = metadata(url, req.headers);
     if (!answer) return notFound(res);
@@ -208,6 +242,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     url,
     certsUrl: `${url}/oauth2/v3/certs`,
     pemCertsUrl: `${url}/oauth2/v1/certs`,
+    iapCertsUrl: url + IAP_JWKS_PATH,
+    iapPemKeysUrl: url + IAP_PEM_PATH,
     serviceAccountEmail: email,
     tokenUri: `${url}/token`,
     stsUrl: `${url}/v1/token`,
@@ -219,6 +255,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       return keys[0]!.kid;
     },
     mintIdToken: mint,
+    mintIapAssertion,
     rotateKeys({ dropPrevious = false } = {}) {
       const key = createSigningKey();
       keys = dropPrevious ? [key] : [key, ...keys.slice(0, 2)];

@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { signRs256Jwt } from '../shared/jwt/jwt.signer.js';
+import { signEs256Jwt, signRs256Jwt } from '../shared/jwt/jwt.signer.js';
 
-/** An RSA key pair with a Google-style key id, used by the emulator to sign tokens. */
+/** A key pair with a key id, used by the emulator to sign tokens (RSA for ID tokens, EC P-256 for IAP). */
 export interface SigningKey {
   kid: string;
   privateKey: KeyObject;
@@ -14,10 +14,22 @@ export function createSigningKey(): SigningKey {
   return { kid: randomBytes(20).toString('hex'), privateKey, publicKey };
 }
 
+/** Generates an EC P-256 key with a short kid, as IAP's keys are. */
+export function createIapSigningKey(): SigningKey {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { kid: randomBytes(6).toString('base64url'), privateKey, publicKey };
+}
+
 /** The key as a JWKS entry, the shape served by `https://www.googleapis.com/oauth2/v3/certs`. */
 export function toJwk(key: SigningKey): Record<string, string> {
   const jwk = key.publicKey.export({ format: 'jwk' });
   return { kty: 'RSA', alg: 'RS256', use: 'sig', kid: key.kid, n: jwk.n!, e: jwk.e! };
+}
+
+/** An IAP key as a JWKS entry, the shape served by `https://www.gstatic.com/iap/verify/public_key-jwk`. */
+export function toIapJwk(key: SigningKey): Record<string, string> {
+  const jwk = key.publicKey.export({ format: 'jwk' });
+  return { alg: 'ES256', crv: 'P-256', kid: key.kid, kty: 'EC', use: 'sig', x: jwk.x!, y: jwk.y! };
 }
 
 /** Signs `header.payload` with RS256 and returns the compact JWS. */
@@ -27,4 +39,13 @@ export function signJwt(
   header: Record<string, unknown> = {},
 ): string {
   return signRs256Jwt(key.privateKey, { alg: 'RS256', kid: key.kid, typ: 'JWT', ...header }, payload);
+}
+
+/** Signs `header.payload` with ES256 (a 64-byte JWS signature) and returns the compact JWS, as IAP does. */
+export function signIapJwt(
+  key: SigningKey,
+  payload: Record<string, unknown>,
+  header: Record<string, unknown> = {},
+): string {
+  return signEs256Jwt(key.privateKey, { alg: 'ES256', kid: key.kid, typ: 'JWT', ...header }, payload);
 }

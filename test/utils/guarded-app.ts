@@ -13,6 +13,7 @@ import {
 } from '@nestjs/common';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import {
   AllowedCallers,
   Caller,
@@ -23,6 +24,7 @@ import {
   type CloudRunAuthModuleAsyncOptions,
   type CloudRunAuthModuleOptions,
 } from '../../lib/index.js';
+import { startEmulator, type Emulator } from '../../lib/testing/index.js';
 
 export type Platform = 'express' | 'fastify';
 export const PLATFORMS: Platform[] = ['express', 'fastify'];
@@ -295,4 +297,28 @@ export async function startGuardedApp(
       req.end();
     });
   return { app, url, logger, call, raw, close: () => app.close() };
+}
+
+/**
+ * The hooks of e2e files whose tests each start their own app: one emulator for the file
+ * (reset after each test) and `start()`, whose app is closed after the test.
+ * @param bind receives the emulator once it runs.
+ */
+export function useGuardedApps(platform: Platform, bind: (emu: Emulator) => void) {
+  let emu: Emulator | undefined;
+  let guarded: GuardedApp | undefined;
+  beforeAll(async () => {
+    emu = await startEmulator();
+    bind(emu);
+  });
+  afterEach(async () => {
+    await guarded?.close();
+    guarded = undefined;
+    emu?.reset();
+  });
+  afterAll(() => emu?.close());
+  return {
+    start: async (options: Parameters<typeof startGuardedApp>[1]) =>
+      (guarded = await startGuardedApp(platform, options)),
+  };
 }

@@ -1,17 +1,32 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { encodeSegment } from '../../lib/shared/jwt/jwt.codec.js';
-import { signRs256Jwt } from '../../lib/shared/jwt/jwt.signer.js';
-import { createSigningKey } from '../../lib/testing/signing-key.js';
+import { signEs256Jwt, signRs256Jwt } from '../../lib/shared/jwt/jwt.signer.js';
+import { createIapSigningKey, createSigningKey } from '../../lib/testing/signing-key.js';
 import type { Emulator } from '../../lib/testing/index.js';
-import { IdTokenProvider } from '../../lib/index.js';
+import { IdTokenProvider, TokenVerificationError } from '../../lib/index.js';
 
 /** A key the attacker controls: never published in the JWKS. */
 export const attackerKey = createSigningKey();
+/** An EC P-256 key the attacker controls: never published in IAP's JWKS. */
+export const attackerIapKey = createIapSigningKey();
 
 export const nowSeconds = () => Math.floor(Date.now() / 1000);
 
+/** The `TokenVerificationError` a verification rejects with; fails when it resolves or throws anything else. */
+export async function rejection(promise: Promise<unknown>): Promise<TokenVerificationError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof TokenVerificationError) return error;
+    throw error;
+  }
+  throw new Error('the token was accepted');
+}
+
 /** Signs `header.payload` with RS256 and any key. */
 export const signRs256 = signRs256Jwt;
+/** Signs `header.payload` with ES256 (JWS form) and any P-256 key. */
+export const signEs256 = signEs256Jwt;
 
 /** Signs with an HMAC, the classic alg-confusion forgery. */
 export function signHmac(
@@ -262,4 +277,127 @@ export class CountingProvider extends IdTokenProvider {
     const now = nowSeconds();
     return `${encodeSegment({ alg: 'RS256' })}.${encodeSegment({ aud: audience, iat: now, exp: now + 3600 })}.sig`;
   }
+}
+
+export const IAP_ISSUER = 'https://cloud.google.com/iap';
+
+/** An IAP-shaped payload for `email`; `undefined` values remove a claim. */
+export function iapClaims(audience: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const iat = nowSeconds();
+  const payload: Record<string, unknown> = {
+    iss: IAP_ISSUER,
+    aud: audience,
+    sub: 'accounts.google.com:1234567890',
+    email: 'alice@example.com',
+    iat,
+    exp: iat + 600,
+    ...overrides,
+  };
+  for (const [k, v] of Object.entries(payload)) if (v === undefined) delete payload[k];
+  return payload;
+}
+
+/** A validly signed emulator IAP assertion with a unique `jti`, so that no test is answered from a cache by accident. */
+export function mintIap(
+  emu: Emulator,
+  audience: string,
+  overrides: Record<string, unknown> = {},
+  options: Parameters<Emulator['mintIapAssertion']>[1] = {},
+): string {
+  return emu.mintIapAssertion({ aud: audience, email: 'alice@example.com', jti: randomUUID(), ...overrides }, options);
+}
+
+/** An ES256 JWS signature (`r || s`, 64 bytes) re-encoded as DER, the form node:crypto signs by default. */
+export function p1363ToDer(signature: Buffer): Buffer {
+  const integer = (bytes: Buffer) => {
+    let start = 0;
+    while (start < bytes.length - 1 && bytes[start] === 0) start += 1;
+    const trimmed = bytes.subarray(start);
+    const value = trimmed[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), trimmed]) : trimmed;
+    return Buffer.concat([Buffer.from([0x02, value.length]), value]);
+  };
+  const body = Buffer.concat([integer(signature.subarray(0, 32)), integer(signature.subarray(32))]);
+  return Buffer.concat([Buffer.from([0x30, body.length]), body]);
+}
+
+/** `token` with its signature segment replaced by `signature`. */
+export function withSignature(token: string, signature: Buffer): string {
+  return `${token.slice(0, token.lastIndexOf('.'))}.${signature.toString('base64url')}`;
+}
+
+/**
+ * Forged, broken or unacceptable IAP assertions for a verifier of IAP audience `audience`
+ * (tolerance 30 s), as `[name, token, reason]`; `idAudience` is an ID-token audience the same
+ * service accepts.
+ */
+export function forgedIapCases(emu: Emulator, audience: string, idAudience: string): [string, string, string][] {
+  const now = nowSeconds();
+  const good = () => mintIap(emu, audience);
+  const bad = (overrides: Record<string, unknown>) => mintIap(emu, audience, overrides);
+  const kid = headerOf(good()).kid;
+  const signature = () => Buffer.from(good().split('.')[2]!, 'base64url');
+  const unsigned = `${encodeSegment({ alg: 'none', typ: 'JWT', kid })}.${encodeSegment(iapClaims(audience))}.`;
+  return [
+    [
+      'ES256 signature under an RS256 header',
+      mintIap(emu, audience, {}, { header: { alg: 'RS256' } }),
+      'unsupported_alg',
+    ],
+    [
+      'RS256 token with IAP claims',
+      signRs256(attackerKey.privateKey, { alg: 'RS256', kid: 'x', typ: 'JWT' }, iapClaims(audience)),
+      'unsupported_alg',
+    ],
+    ['a valid Google ID token', mint(emu, idAudience), 'unsupported_alg'],
+    ['alg none without signature', unsigned, 'unsupported_alg'],
+    ['alg none with a real signature', mintIap(emu, audience, {}, { header: { alg: 'none' } }), 'unsupported_alg'],
+    ['alg missing', mintIap(emu, audience, {}, { header: { alg: undefined } }), 'unsupported_alg'],
+    ['ES384 header', mintIap(emu, audience, {}, { header: { alg: 'ES384' } }), 'unsupported_alg'],
+    ['HS256 header', signHmac('HS256', 'secret', { kid, typ: 'JWT' }, iapClaims(audience)), 'unsupported_alg'],
+    ['crit header', mintIap(emu, audience, {}, { header: { crit: ['exp'] } }), 'unsupported_header'],
+    ['kid missing', mintIap(emu, audience, {}, { header: { kid: undefined } }), 'missing_kid'],
+    ['kid numeric', mintIap(emu, audience, {}, { header: { kid: 7 } }), 'missing_kid'],
+    [
+      'unknown kid, attacker key',
+      signEs256(attackerIapKey.privateKey, { alg: 'ES256', kid: randomKid(), typ: 'JWT' }, iapClaims(audience)),
+      'unknown_kid',
+    ],
+    [
+      'real kid, attacker key',
+      signEs256(attackerIapKey.privateKey, { alg: 'ES256', kid, typ: 'JWT' }, iapClaims(audience)),
+      'bad_signature',
+    ],
+    ['valid signature in DER form', withSignature(good(), p1363ToDer(signature())), 'bad_signature'],
+    ['signature of 63 bytes', withSignature(good(), signature().subarray(0, 63)), 'bad_signature'],
+    ['signature of 65 bytes', withSignature(good(), Buffer.concat([signature(), Buffer.from([0])])), 'bad_signature'],
+    ['signature of 64 zero bytes', withSignature(good(), Buffer.alloc(64)), 'bad_signature'],
+    ['signature empty', withSignature(good(), Buffer.alloc(0)), 'bad_signature'],
+    [
+      'signature stripped as Cloud Run does',
+      `${good().slice(0, good().lastIndexOf('.'))}.SIGNATURE_REMOVED_BY_GOOGLE`,
+      'bad_signature',
+    ],
+    [
+      'payload changed after signing',
+      withPayload(good(), iapClaims(audience, { email: 'admin@example.com' })),
+      'bad_signature',
+    ],
+    ['iss of Google ID tokens', bad({ iss: 'https://accounts.google.com' }), 'invalid_issuer'],
+    ['iss with a trailing slash', bad({ iss: `${IAP_ISSUER}/` }), 'invalid_issuer'],
+    ['iss missing', bad({ iss: undefined }), 'invalid_issuer'],
+    ['an ID-token audience', bad({ aud: idAudience }), 'invalid_audience'],
+    ['aud with a trailing slash', bad({ aud: `${audience}/` }), 'invalid_audience'],
+    ['aud of another service', bad({ aud: audience.replace(/[^/]+$/, 'billing') }), 'invalid_audience'],
+    ['aud array containing ours', bad({ aud: [audience] }), 'invalid_audience'],
+    ['sub missing', bad({ sub: undefined }), 'invalid_subject'],
+    ['expired', bad({ iat: now - 1200, exp: now - 600 }), 'expired'],
+    ['expired just beyond the leeway', bad({ iat: now - 645, exp: now - 45 }), 'expired'],
+    ['exp missing', bad({ exp: undefined }), 'invalid_exp'],
+    ['iat in the future', bad({ iat: now + 300, exp: now + 900 }), 'issued_in_future'],
+    ['lifetime of two days', bad({ iat: now, exp: now + 2 * 86_400 }), 'lifetime_too_long'],
+    ['email missing', bad({ email: undefined }), 'missing_email'],
+    ['email empty', bad({ email: '' }), 'missing_email'],
+    ['garbage', 'not-a-jwt', 'malformed'],
+    ['with a Bearer prefix', `Bearer ${good()}`, 'malformed'],
+  ];
 }

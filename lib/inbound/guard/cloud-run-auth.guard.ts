@@ -16,6 +16,7 @@ import { setCallerIdentity } from '../decorators/caller.decorator.js';
 import { CLOUD_RUN_AUTH_INBOUND_OPTIONS } from '../inbound.constants.js';
 import type { ResolvedInboundOptions } from '../resolved-inbound-options.interface.js';
 import type { CallerIdentity } from '../verifier/caller-identity.interface.js';
+import { IapAssertionVerifier } from '../verifier/iap-assertion.verifier.js';
 import { IdTokenVerifier } from '../verifier/id-token.verifier.js';
 import {
   challengeFor,
@@ -25,6 +26,7 @@ import {
   type InboundRejection,
 } from './inbound-rejection.js';
 import { readGrpcTokenHeader, rpcExceptionFor } from './grpc-metadata.reader.js';
+import { readIapAssertionHeader } from './iap-assertion.extractor.js';
 import { graphqlRequest, graphqlResponse, grpcMetadata, identityCarrier } from './request.extractor.js';
 import { receivedAudience, rejectionHint } from './rejection.hints.js';
 import { RouteMetadataReader } from './route-metadata.reader.js';
@@ -47,9 +49,9 @@ interface HttpRequestLike {
 const defaultVerify = IdTokenVerifier.prototype.verify;
 
 /**
- * Verifies the Google ID token of each request (see `InboundOptions`) and enforces the
- * caller allow-list: 401 for a missing or invalid token, 403 for a valid token of a caller
- * not allowed on the route, 503 when Google's signing keys cannot be obtained.
+ * Verifies the Google ID token or, with `inbound.iap`, the IAP assertion of each request (see
+ * `InboundOptions`) and enforces the caller allow-list: 401 for a missing or invalid token, 403
+ * for a valid token of a caller not allowed on the route, 503 when signing keys cannot be obtained.
  *
  * Bind with `@UseGuards(CloudRunAuthGuard)`, or on every route with `inbound.mount: true`.
  * Extend it and override the protected hooks to adapt it (other request types, responses);
@@ -65,6 +67,8 @@ export class CloudRunAuthGuard implements CanActivate {
   @Optional() @Inject(HttpAdapterHost) protected readonly adapterHost?: HttpAdapterHost;
   /** Metrics and span events of decisions; absent (`null`) when telemetry is off. Injected as a property, like `adapterHost`. */
   @Optional() @Inject(InboundTelemetry) protected readonly telemetry?: InboundTelemetry | null;
+  /** Verifies IAP assertions with `inbound.iap`; injected as a property for the same reason. */
+  @Optional() @Inject(IapAssertionVerifier) protected iapVerifier?: IapAssertionVerifier | null;
   private readonly routes: RouteMetadataReader;
   /** One warning per refusal reason per minute, the rest at debug. */
   private readonly rejections = new OperatorLog(this.logger);
@@ -97,6 +101,9 @@ export class CloudRunAuthGuard implements CanActivate {
       const type = context.getType<string>();
       if (type !== 'http' && type !== 'graphql') return this.activateOther(context, type);
       const request = this.getRequest(context);
+      const iapHeader =
+        this.options.iap && readIapAssertionHeader(request.headers ?? {}, this.options, this.getRawHeaders(request));
+      if (iapHeader) return this.verifyIapAndAuthorize(context, request, iapHeader);
       const header = readTokenHeader(request.headers ?? {}, this.options.maxHeaderBytes, this.getRawHeaders(request));
       // After the repetition and size checks, the verifier's cache is asked before the b64token
       // check: a cached token was accepted by verify(), whose decoder admits only base64url
@@ -183,6 +190,30 @@ export class CloudRunAuthGuard implements CanActivate {
     return this.authorize(context, request, identity);
   }
 
+  /** The same for an IAP assertion (a bare JWT): it decides alone, whatever other headers say. */
+  private verifyIapAndAuthorize(context: ExecutionContext, request: object, header: TokenHeader): true | Promise<true> {
+    if ('failure' in header) return this.reject(context, rejectionForHeader(header.failure, header.header));
+    // Built here only when the guard was constructed outside dependency injection.
+    const verifier = (this.iapVerifier ??= new IapAssertionVerifier(this.options.iap!));
+    const lookupStarted = this.telemetry?.startLookup();
+    const cached = verifier.cachedIdentity(header.value);
+    if (cached) {
+      this.telemetry?.verified(lookupStarted, true);
+      return this.authorize(context, request, cached);
+    }
+    const started = this.telemetry?.start();
+    return verifier.verify(header.value).then(
+      (identity) => {
+        this.telemetry?.verified(started, false);
+        return this.authorize(context, request, identity);
+      },
+      (error: unknown) => {
+        this.telemetry?.verified(started, false);
+        return this.reject(context, this.toRejection(error));
+      },
+    );
+  }
+
   /** Applies the route's allow-list to a verified identity; throws the refusal. */
   private authorize(context: ExecutionContext, request: object, identity: CallerIdentity): true {
     const allowList = this.getAllowList(context);
@@ -230,7 +261,7 @@ export class CloudRunAuthGuard implements CanActivate {
       const reason = typeof identity.claims.email === 'string' ? 'email_not_verified' : 'missing_email';
       return { status: 401, reason, detail: 'the route has an allow-list but the token carries no verified email' };
     }
-    if (allowList.matches(identity.email)) return undefined;
+    if (allowList.matches(identity.email, identity.source)) return undefined;
     return {
       status: 403,
       reason: 'caller_not_allowed',
@@ -265,7 +296,7 @@ export class CloudRunAuthGuard implements CanActivate {
     const route = `${context.getClass().name}.${context.getHandler().name}`;
     this.rejections.report(
       `Rejected ${route} with ${status}`,
-      { reason, audience: this.verifier.options.audiences.join(',') },
+      { reason, audience: [...this.verifier.options.audiences, ...(this.options.iap?.audiences ?? [])].join(',') },
       { received_audience: receivedAudience(audience), check: rejectionHint(reason), detail },
     );
   }

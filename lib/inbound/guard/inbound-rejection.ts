@@ -62,7 +62,7 @@ export function exceptionFor({ status }: InboundRejection): HttpException {
 function describeFailure(failure: TokenExtractionFailure, header: string | undefined): string {
   switch (failure) {
     case 'missing_token':
-      return 'no X-Serverless-Authorization or Authorization header';
+      return header ? `no ${header} header` : 'no X-Serverless-Authorization or Authorization header';
     case 'duplicate_header':
       return `${header} is repeated`;
     case 'header_too_large':

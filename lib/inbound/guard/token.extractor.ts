@@ -5,7 +5,7 @@ export type RequestHeaders = Record<string, string | string[] | undefined>;
 export type TokenExtractionFailure = 'missing_token' | 'malformed_header' | 'duplicate_header' | 'header_too_large';
 
 /** The header a token is read from. */
-export type TokenHeaderName = 'x-serverless-authorization' | 'authorization';
+export type TokenHeaderName = 'x-serverless-authorization' | 'authorization' | 'x-goog-iap-jwt-assertion';
 
 /** The outcome of {@link readTokenHeader}: the value of the header to read the token from, or why there is none. */
 export type TokenHeader =
@@ -35,15 +35,33 @@ export function readTokenHeader(
   maxBytes: number,
   rawHeaders?: readonly string[],
 ): TokenHeader {
-  const header = headers[SERVERLESS] !== undefined ? SERVERLESS : AUTHORIZATION;
-  const value = headers[header];
+  return readSingleHeader(
+    headers,
+    headers[SERVERLESS] !== undefined ? SERVERLESS : AUTHORIZATION,
+    maxBytes,
+    rawHeaders,
+  );
+}
+
+/**
+ * The value of the header `name`, with the checks every token header gets before its value is
+ * looked at: absent → `missing_token`; an array or repeated in `rawHeaders` → `duplicate_header`
+ * (Node joins repeats of most headers into one string); longer than `maxBytes` → `header_too_large`.
+ */
+export function readSingleHeader(
+  headers: RequestHeaders,
+  name: TokenHeaderName,
+  maxBytes: number,
+  rawHeaders?: readonly string[],
+): TokenHeader {
+  const value = headers[name];
   if (value === undefined) return { failure: 'missing_token' };
-  if (typeof value !== 'string' || (rawHeaders && occurrences(rawHeaders, header) > 1)) {
-    return { failure: 'duplicate_header', header };
+  if (typeof value !== 'string' || (rawHeaders && occurrences(rawHeaders, name) > 1)) {
+    return { failure: 'duplicate_header', header: name };
   }
   // Header strings hold one char per byte (latin1) in Node, so length is the byte count.
-  if (value.length > maxBytes) return { failure: 'header_too_large', header };
-  return { value, header };
+  if (value.length > maxBytes) return { failure: 'header_too_large', header: name };
+  return { value, header: name };
 }
 
 /**

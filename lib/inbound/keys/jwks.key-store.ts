@@ -10,21 +10,33 @@ import type { JwksFetchCause } from '../../shared/telemetry/telemetry.names.js';
 import { jwksFailureHint, jwksFailureReason } from './jwks-failure.js';
 import type { ResolvedVerifierOptions } from '../verifier/verifier-options.interface.js';
 
+/** The signature algorithms whose keys a {@link JwksKeyStore} can hold. */
+export type JwksAlgorithm = 'RS256' | 'ES256';
+
 /** What {@link JwksKeyStore} reads of the verifier's options. */
 export type JwksKeyStoreOptions = Pick<
   ResolvedVerifierOptions,
   'certsUrl' | 'keyFetchTimeoutMs' | 'keyRefetchCooldownMs'
->;
+> & {
+  /**
+   * Which keys of the set are imported, all others skipped: `RS256`, RSA keys of at least 2048
+   * bits (Google's ID-token keys); `ES256`, EC keys on P-256 (IAP's). @default 'RS256'
+   */
+  algorithm?: JwksAlgorithm;
+};
 
 const DEFAULT_MAX_AGE_MS = 5 * 60_000; // when the response carries no max-age
 const MAX_CACHE_MS = 24 * 3600_000;
 const MAX_BODY_BYTES = 1 << 20;
 const MIN_MODULUS_BITS = 2048;
+/** `asymmetricKeyDetails.namedCurve` of a P-256 key. */
+const P256 = 'prime256v1';
 /** A background refresh starts this share of the key set's lifetime before it expires. */
 const REFRESH_AHEAD_SHARE = 0.1;
 
 /**
- * Keys from a JWKS endpoint (Google's by default), imported once as `KeyObject`s.
+ * Keys from a JWKS endpoint (Google's by default), imported once as `KeyObject`s: the keys of
+ * one algorithm (`options.algorithm`), so that a key can never verify a signature of another.
  *
  * - Lazy: the first `getKey()` fetches; construction does no I/O.
  * - Cached for the response's `Cache-Control: max-age` (minus `Age`), at least the cooldown
@@ -168,7 +180,7 @@ export class JwksKeyStore extends SigningKeyStore implements BeforeApplicationSh
       await response.body?.cancel();
       throw new Error(`HTTP ${response.status}`);
     }
-    const keys = importJwks(await readCapped(response, MAX_BODY_BYTES));
+    const keys = importJwks(await readCapped(response, MAX_BODY_BYTES), this.options.algorithm ?? 'RS256');
     const lifetime = cacheLifetimeMs(response.headers, keyRefetchCooldownMs);
     const now = clock.now();
     this.keys = keys;
@@ -221,28 +233,41 @@ async function readCapped(response: Response, maxBytes: number): Promise<string>
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Parses a JWKS document into RS256 verification keys by kid; throws when none is usable. */
-function importJwks(body: string): Map<string, KeyObject> {
+/** Parses a JWKS document into the verification keys of `algorithm` by kid; throws when none is usable. */
+function importJwks(body: string, algorithm: JwksAlgorithm): Map<string, KeyObject> {
   const document: unknown = JSON.parse(body);
   const entries = (document as { keys?: unknown } | null)?.keys;
   if (!Array.isArray(entries)) throw new Error('not a JWKS document');
   const keys = new Map<string, KeyObject>();
   for (const jwk of entries as Record<string, unknown>[]) {
     if (jwk === null || typeof jwk !== 'object') continue;
-    const { kty, kid, n, e, alg, use } = jwk;
-    if (kty !== 'RSA' || typeof kid !== 'string' || kid === '' || typeof n !== 'string' || typeof e !== 'string')
-      continue;
-    if ((alg !== undefined && alg !== 'RS256') || (use !== undefined && use !== 'sig') || keys.has(kid)) continue;
+    const { kid, alg, use } = jwk;
+    if (typeof kid !== 'string' || kid === '' || keys.has(kid)) continue;
+    if ((alg !== undefined && alg !== algorithm) || (use !== undefined && use !== 'sig')) continue;
     try {
-      const key = createPublicKey({ key: { kty, n, e }, format: 'jwk' });
-      if ((key.asymmetricKeyDetails?.modulusLength ?? 0) >= MIN_MODULUS_BITS) keys.set(kid, key);
+      const key = importKey[algorithm](jwk);
+      if (key) keys.set(kid, key);
     } catch {
       // An unusable entry must not take the others down with it.
     }
   }
-  if (keys.size === 0) throw new Error('no usable RS256 key in the JWKS document');
+  if (keys.size === 0) throw new Error(`no usable ${algorithm} key in the JWKS document`);
   return keys;
 }
+
+/** Per algorithm: the public key of a JWK when it is one of that algorithm's, else `undefined`. */
+const importKey: Record<JwksAlgorithm, (jwk: Record<string, unknown>) => KeyObject | undefined> = {
+  RS256({ kty, n, e }) {
+    if (kty !== 'RSA' || typeof n !== 'string' || typeof e !== 'string') return undefined;
+    const key = createPublicKey({ key: { kty, n, e }, format: 'jwk' });
+    return (key.asymmetricKeyDetails?.modulusLength ?? 0) >= MIN_MODULUS_BITS ? key : undefined;
+  },
+  ES256({ kty, crv, x, y }) {
+    if (kty !== 'EC' || crv !== 'P-256' || typeof x !== 'string' || typeof y !== 'string') return undefined;
+    const key = createPublicKey({ key: { kty, crv, x, y }, format: 'jwk' });
+    return key.asymmetricKeyDetails?.namedCurve === P256 ? key : undefined;
+  },
+};
 
 function cacheLifetimeMs(headers: Headers, minimumMs: number): number {
   const maxAge = /(?:^|,)\s*max-age\s*=\s*(\d+)/i.exec(headers.get('cache-control') ?? '');

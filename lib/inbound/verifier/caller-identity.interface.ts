@@ -1,25 +1,35 @@
-/** The verified identity behind an inbound request, as read from its Google ID token; frozen. */
+/**
+ * Where a caller's identity was read from: a Google ID token (`Authorization` or
+ * `X-Serverless-Authorization`), or the signed assertion of Identity-Aware Proxy
+ * (`x-goog-iap-jwt-assertion`).
+ */
+export type CallerSource = 'id-token' | 'iap';
+
+/** The verified identity behind an inbound request, as read from its Google ID token or IAP assertion; frozen. */
 export interface CallerIdentity {
+  /** Which kind of token the identity was read from. */
+  readonly source: CallerSource;
   /**
-   * The caller's email (`email` claim), only when the token also says `email_verified: true`;
-   * `undefined` for tokens minted without email (e.g. `format=standard`) or with an unverified one.
+   * The caller's email (`email` claim). ID tokens: only when the token also says
+   * `email_verified: true`; `undefined` for tokens minted without email (e.g. `format=standard`)
+   * or with an unverified one. IAP assertions: always, the user (or service account) IAP let in.
    */
   readonly email: string | undefined;
-  /** `sub`: the caller's stable unique id. */
+  /** `sub`: the caller's stable unique id (IAP: `accounts.google.com:NUMERIC_ID`). */
   readonly subject: string;
   /** `aud`: the audience the token was minted for (one of the configured ones). */
   readonly audience: string;
-  /** `iss`: `https://accounts.google.com` or `accounts.google.com`. */
+  /** `iss`: `https://accounts.google.com` or `accounts.google.com`; IAP: `https://cloud.google.com/iap`. */
   readonly issuer: string;
   /** `iat` as a Date (a new one on each read: the identity is shared by the requests that present the same token). */
   readonly issuedAt: Date;
   /** `exp` as a Date (a new one on each read). */
   readonly expiresAt: Date;
   /**
-   * `true` when this process verified the RS256 signature; `false` only in `cloud-run-iam`
-   * mode for a token whose signature Cloud Run removed after checking it.
+   * `true` when this process verified the signature; `false` only in `cloud-run-iam` mode for
+   * an ID token whose signature Cloud Run removed after checking it.
    */
   readonly signatureVerified: boolean;
-  /** Every claim of the token payload (frozen). */
+  /** Every claim of the token payload (frozen); IAP's `hd` (the user's Workspace domain) and `google` among them. */
   readonly claims: Readonly<Record<string, unknown>>;
 }

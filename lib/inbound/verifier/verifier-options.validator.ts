@@ -3,46 +3,109 @@ import { CloudRunAuthConfigError } from '../../shared/errors/config.error.js';
 import {
   GOOGLE_CERTS_URL,
   type IdTokenVerifierOptions,
+  type ResolvedSignedJwtVerifierOptions,
   type ResolvedVerifierOptions,
+  type SignedJwtVerifierOptions,
 } from './verifier-options.interface.js';
 
 const MAX_CLOCK_TOLERANCE_SECONDS = 300;
-/** Every key of {@link IdTokenVerifierOptions}. */
-export const VERIFIER_OPTION_KEYS: readonly string[] = [
-  'audience',
-  'mode',
+/** Every key of {@link SignedJwtVerifierOptions}: the options of both verifiers. */
+export const SIGNED_JWT_OPTION_KEYS: readonly string[] = [
   'clockToleranceSeconds',
-  'requireVerifiedEmail',
   'verifiedTokenCacheSize',
   'certsUrl',
   'keyFetchTimeoutMs',
   'keyRefetchCooldownMs',
 ];
-/** Results of {@link resolveVerifierOptions}: handed one again, it returns it as is. */
+/** Every key of {@link IdTokenVerifierOptions}. */
+export const VERIFIER_OPTION_KEYS: readonly string[] = [
+  'audience',
+  'mode',
+  'requireVerifiedEmail',
+  ...SIGNED_JWT_OPTION_KEYS,
+];
+/** Results of the resolvers of both verifiers' options: handed one again, they return it as is. */
 const resolved = new WeakSet<object>();
+
+/** Whether `options` is the result of a resolver (then it is returned as is). */
+export function isResolved(options: object): boolean {
+  return resolved.has(options);
+}
+
+/** Freezes a resolver's result and remembers it as resolved. */
+export function markResolved<T extends object>(options: T): Readonly<T> {
+  const result = Object.freeze(options);
+  resolved.add(result);
+  return result;
+}
 
 /**
  * Validates verifier options and applies defaults; options it resolved before are returned
  * as they are, so the module's `inbound` options are validated once, not again by the verifier.
  * `at` prefixes field names in errors (`inbound` when called for the module).
+ * @param iapConfigured for the module: whether `inbound.iap` is set, which makes `audience`
+ *   optional (a service that accepts IAP assertions only).
  */
 export function resolveVerifierOptions(
   options: IdTokenVerifierOptions | ResolvedVerifierOptions,
   at?: string,
+  iapConfigured?: boolean,
 ): ResolvedVerifierOptions {
-  if (resolved.has(options)) return options as ResolvedVerifierOptions;
-  return resolveOnce(options as IdTokenVerifierOptions, at);
+  if (isResolved(options)) return options as ResolvedVerifierOptions;
+  return resolveOnce(options as IdTokenVerifierOptions, at, iapConfigured);
 }
 
-function resolveOnce(options: IdTokenVerifierOptions, at: string | undefined): ResolvedVerifierOptions {
-  const field = (name: string) => (at ? `${at}.${name}` : name);
+function resolveOnce(
+  options: IdTokenVerifierOptions,
+  at: string | undefined,
+  iapConfigured: boolean | undefined,
+): ResolvedVerifierOptions {
+  const field = fieldNamer(at);
   assertObject(options as unknown, at || 'options');
   assertKnownKeys(options, VERIFIER_OPTION_KEYS, at ?? '');
-  const audiences = resolveAudiences(options.audience, field('audience'));
+  const audiences =
+    options.audience === undefined && iapConfigured
+      ? []
+      : resolveAudiences(
+          options.audience,
+          field('audience'),
+          'the service URL, or the full push/task URL for Pub/Sub, Cloud Tasks and Cloud Scheduler' +
+            (iapConfigured === false ? ` (or ${field('iap')} alone, for a service behind Identity-Aware Proxy)` : ''),
+        );
   const mode = options.mode ?? 'verify';
   if (mode !== 'verify' && mode !== 'cloud-run-iam') {
     throw new CloudRunAuthConfigError(`must be 'verify' or 'cloud-run-iam'`, field('mode'));
   }
+  if (mode === 'cloud-run-iam' && audiences.length === 0) {
+    throw new CloudRunAuthConfigError(
+      `applies to ID tokens, which are accepted only with ${field('audience')}; IAP assertions are always verified`,
+      field('mode'),
+    );
+  }
+  const requireVerifiedEmail = options.requireVerifiedEmail ?? true;
+  if (typeof requireVerifiedEmail !== 'boolean') {
+    throw new CloudRunAuthConfigError('must be a boolean', field('requireVerifiedEmail'));
+  }
+  return markResolved({
+    ...resolveSignedJwtOptions(options, field, GOOGLE_CERTS_URL),
+    audiences: Object.freeze(audiences),
+    acceptedAudiences: acceptedAudienceSet(audiences),
+    mode,
+    requireVerifiedEmail,
+  });
+}
+
+/** `name` prefixed with `at.`, for the field names of errors. */
+export function fieldNamer(at: string | undefined): (name: string) => string {
+  return (name) => (at ? `${at}.${name}` : name);
+}
+
+/** The options of {@link SignedJwtVerifierOptions}, validated, with defaults (`certsUrl`: `defaultCertsUrl`). */
+export function resolveSignedJwtOptions(
+  options: SignedJwtVerifierOptions,
+  field: (name: string) => string,
+  defaultCertsUrl: string,
+): Omit<ResolvedSignedJwtVerifierOptions, 'audiences' | 'acceptedAudiences'> {
   const clockToleranceSeconds = options.clockToleranceSeconds ?? 30;
   if (
     typeof clockToleranceSeconds !== 'number' ||
@@ -53,32 +116,24 @@ function resolveOnce(options: IdTokenVerifierOptions, at: string | undefined): R
       field('clockToleranceSeconds'),
     );
   }
-  const requireVerifiedEmail = options.requireVerifiedEmail ?? true;
-  if (typeof requireVerifiedEmail !== 'boolean') {
-    throw new CloudRunAuthConfigError('must be a boolean', field('requireVerifiedEmail'));
-  }
-  const result: ResolvedVerifierOptions = Object.freeze({
-    audiences: Object.freeze(audiences),
-    acceptedAudiences: acceptedAudienceSet(audiences),
-    mode,
+  return {
     clockToleranceSeconds,
-    requireVerifiedEmail,
     verifiedTokenCacheSize: integer(options.verifiedTokenCacheSize, 1000, 0, field('verifiedTokenCacheSize')),
-    certsUrl: resolveCertsUrl(options.certsUrl, field('certsUrl')),
+    certsUrl:
+      options.certsUrl === undefined ? defaultCertsUrl : resolveSecureUrl(options.certsUrl, field('certsUrl')).href,
     keyFetchTimeoutMs: integer(options.keyFetchTimeoutMs, 5000, 1, field('keyFetchTimeoutMs')),
     keyRefetchCooldownMs: integer(options.keyRefetchCooldownMs, 30_000, 1, field('keyRefetchCooldownMs')),
-  });
-  resolved.add(result);
-  return result;
+  };
 }
 
-function resolveAudiences(value: unknown, field: string): string[] {
+/**
+ * A non-empty list of audiences (a string or an array), deduplicated.
+ * @param what what an audience is, for the error of a missing one.
+ */
+export function resolveAudiences(value: unknown, field: string, what: string): string[] {
   const list = typeof value === 'string' ? [value] : value;
   if (!Array.isArray(list) || list.length === 0) {
-    throw new CloudRunAuthConfigError(
-      'is required: the service URL, or the full push/task URL for Pub/Sub, Cloud Tasks and Cloud Scheduler (a string or a non-empty array)',
-      field,
-    );
+    throw new CloudRunAuthConfigError(`is required: ${what} (a string or a non-empty array)`, field);
   }
   for (const audience of list) {
     if (typeof audience !== 'string' || audience.trim() === '' || audience !== audience.trim()) {
@@ -100,10 +155,6 @@ function acceptedAudienceSet(audiences: readonly string[]): Set<string> {
     accepted.add(audience.endsWith('/') ? audience.slice(0, -1) : `${audience}/`);
   }
   return accepted;
-}
-
-function resolveCertsUrl(value: unknown, field: string): string {
-  return value === undefined ? GOOGLE_CERTS_URL : resolveSecureUrl(value, field).href;
 }
 
 function integer(value: unknown, fallback: number, min: number, field: string): number {

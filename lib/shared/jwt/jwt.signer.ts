@@ -7,6 +7,26 @@ export function signRs256Jwt(
   header: Record<string, unknown>,
   payload: Record<string, unknown>,
 ): string {
+  return signCompact(header, payload, (input) => sign('sha256', input, privateKey));
+}
+
+/**
+ * Signs a compact ES256 JWS with a P-256 key, `header` used as given. The signature is JWS's
+ * 64-byte `r || s` (RFC 7518 §3.4), not the DER that node:crypto produces by default.
+ */
+export function signEs256Jwt(
+  privateKey: KeyObject,
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+): string {
+  return signCompact(header, payload, (input) => sign('sha256', input, { key: privateKey, dsaEncoding: 'ieee-p1363' }));
+}
+
+function signCompact(
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+  signInput: (input: Buffer) => Buffer,
+): string {
   const signingInput = `${encodeSegment(header)}.${encodeSegment(payload)}`;
-  return `${signingInput}.${sign('sha256', Buffer.from(signingInput), privateKey).toString('base64url')}`;
+  return `${signingInput}.${signInput(Buffer.from(signingInput)).toString('base64url')}`;
 }

@@ -1,0 +1,170 @@
+import type { KeyObject } from 'node:crypto';
+import { clock } from '../../shared/clock.js';
+import { decodeJwt, MAX_JWT_LENGTH, type DecodedJwt } from '../../shared/jwt/jwt.codec.js';
+import type { CallerIdentity } from './caller-identity.interface.js';
+import type { CheckedClaims } from './checked-claims.js';
+import { JwksKeyStore, type JwksAlgorithm } from '../keys/jwks.key-store.js';
+import type { SigningKeyStore } from '../keys/signing-key.store.js';
+import {
+  describeValue as describe,
+  rejectToken as reject,
+  TokenVerificationError,
+} from '../../shared/errors/token-verification.error.js';
+import { VerifiedTokenCache } from './verified-token.cache.js';
+import type { ResolvedSignedJwtVerifierOptions } from './verifier-options.interface.js';
+
+const MAX_KID_LENGTH = 256;
+
+/** What sets one kind of token apart: its algorithm, claims and signature format. */
+export interface JwtProfile<O extends ResolvedSignedJwtVerifierOptions> {
+  /** The only `alg` accepted, and the keys taken from the JWKS. */
+  readonly algorithm: JwksAlgorithm;
+  /** The tokens' name in error messages, e.g. `Google ID tokens`. */
+  readonly kind: string;
+  /** Checks the payload (a `TokenVerificationError` when it fails); `signatureVerified` is false for a skipped signature. */
+  checkClaims(payload: Record<string, unknown>, nowMs: number, options: O, signatureVerified: boolean): CheckedClaims;
+  /** Whether `jwt`'s signature, base64url-decoded, is valid for `key`; never throws. */
+  signatureMatches(jwt: DecodedJwt, key: KeyObject): boolean;
+  /**
+   * Whether the signature is not to be checked at all (Cloud Run's stripped signatures, when
+   * allowed); throws the rejection when a signature is missing in a way that is not allowed.
+   * @default never skipped
+   */
+  signatureSkipped?(jwt: DecodedJwt, options: O): boolean;
+  /** A signature many tokens share, for the verified-token cache. @default none */
+  readonly sharedSignature?: string;
+}
+
+/**
+ * What `IdTokenVerifier` and `IapAssertionVerifier` share: the verified-token cache, decoding,
+ * header checks (one `alg`, no `crit`, a usable `kid`), claims before keys, the key lookup and
+ * the signature check, each specialised by a {@link JwtProfile}.
+ *
+ * Successful results are cached per token until its `exp` (bounded LRU), so a caller
+ * reusing its token costs one map lookup and gets the same (frozen) identity object. Keys are
+ * fetched lazily on first use.
+ */
+export abstract class SignedJwtVerifier<O extends ResolvedSignedJwtVerifierOptions> {
+  private readonly keyStore: SigningKeyStore;
+  /** `keyStore` when it is a plain `JwksKeyStore`, whose loaded keys can be read synchronously. */
+  private readonly jwksKeyStore: JwksKeyStore | undefined;
+  private readonly cache: VerifiedTokenCache<CallerIdentity>;
+
+  /**
+   * @param options the validated options.
+   * @param keyStore where keys come from. @default a `JwksKeyStore` of `profile.algorithm` on `options.certsUrl`
+   */
+  protected constructor(
+    /** The validated options. */
+    readonly options: O,
+    private readonly profile: JwtProfile<O>,
+    keyStore?: SigningKeyStore,
+  ) {
+    this.keyStore = keyStore ?? new JwksKeyStore({ ...options, algorithm: profile.algorithm });
+    // Not a subclass: one that overrides getKey() must be asked every time.
+    this.jwksKeyStore = this.keyStore.constructor === JwksKeyStore ? (this.keyStore as JwksKeyStore) : undefined;
+    this.cache = new VerifiedTokenCache(options.verifiedTokenCacheSize, profile.sharedSignature);
+  }
+
+  /**
+   * Verifies `token` (the bare JWT, without `Bearer `).
+   * @throws TokenVerificationError with a reason code; its message never contains the token.
+   */
+  async verify(token: string): Promise<CallerIdentity> {
+    const nowMs = clock.now();
+    if (typeof token === 'string') {
+      const cached = this.cache.get(token, nowMs);
+      if (cached) return cached;
+    }
+    const jwt = typeof token === 'string' ? decodeJwt(token) : undefined;
+    if (!jwt) {
+      throw reject(
+        'malformed',
+        `not a JWT: expected three base64url segments with JSON header and payload, at most ${MAX_JWT_LENGTH} characters`,
+      );
+    }
+    try {
+      const skipped = this.checkHeader(jwt);
+      // Claims first: they are cheap and need no keys, so junk never causes a JWKS fetch.
+      const claims = this.profile.checkClaims(jwt.payload, nowMs, this.options, !skipped);
+      if (!skipped) {
+        const kid = usableKid(jwt.header);
+        // Keys already loaded and fresh are taken without a detour through a promise.
+        const key = this.jwksKeyStore?.loadedKey(kid) ?? (await this.keyStore.getKey(kid));
+        this.checkSignature(jwt, key);
+      }
+      const identity = toIdentity(claims);
+      this.cache.set(token, identity, claims.expiresAtMs);
+      return identity;
+    } catch (error) {
+      if (error instanceof TokenVerificationError) error.receivedAudience = describe(jwt.payload.aud);
+      throw error;
+    }
+  }
+
+  /**
+   * The identity of `token` if this verifier has verified it before and that result is still
+   * cached (until the token's `exp`), as `verify()` would answer; `undefined` otherwise. Never
+   * verifies anything itself: a token it does not answer for must go through `verify()`.
+   *
+   * @param offset where the token starts in `token`, to look up the token of a header value
+   *   (`Bearer <token>`) without slicing it out. @default 0
+   */
+  cachedIdentity(token: string, offset = 0): CallerIdentity | undefined {
+    return typeof token === 'string' ? this.cache.get(token, clock.now(), offset) : undefined;
+  }
+
+  /** Checks `alg` and `crit`; returns whether the signature check is skipped. */
+  private checkHeader(jwt: DecodedJwt): boolean {
+    const { algorithm, kind } = this.profile;
+    // One algorithm only: accepting more invites alg confusion.
+    if (jwt.header.alg !== algorithm) {
+      throw reject('unsupported_alg', `alg ${describe(jwt.header.alg)} is not accepted; ${kind} are ${algorithm}`);
+    }
+    if (jwt.header.crit !== undefined) {
+      throw reject('unsupported_header', `the token has a "crit" header, which ${kind} never carry`);
+    }
+    return this.profile.signatureSkipped?.(jwt, this.options) ?? false;
+  }
+
+  private checkSignature(jwt: DecodedJwt, key: KeyObject | undefined): void {
+    if (!key) {
+      throw reject('unknown_kid', `the token's kid is not among the signing keys of ${this.options.certsUrl}`);
+    }
+    if (!this.profile.signatureMatches(jwt, key)) {
+      throw reject('bad_signature', `the ${this.profile.algorithm} signature does not match the token`);
+    }
+  }
+}
+
+function usableKid(header: Record<string, unknown>): string {
+  const kid = header.kid;
+  if (typeof kid !== 'string' || kid === '' || kid.length > MAX_KID_LENGTH) {
+    throw reject('missing_kid', 'the token header has no usable "kid"');
+  }
+  return kid;
+}
+
+/**
+ * The identity of a verified token, built once and shared by every request that presents the
+ * token: frozen, and its Dates are made on each read so that no caller can change what the
+ * next one sees.
+ */
+function toIdentity(claims: CheckedClaims): CallerIdentity {
+  const { issuedAtMs, expiresAtMs } = claims;
+  return Object.freeze({
+    source: claims.source,
+    email: claims.email,
+    subject: claims.subject,
+    audience: claims.audience,
+    issuer: claims.issuer,
+    get issuedAt() {
+      return new Date(issuedAtMs);
+    },
+    get expiresAt() {
+      return new Date(expiresAtMs);
+    },
+    signatureVerified: claims.signatureVerified,
+    claims: claims.claims,
+  });
+}
