@@ -86,7 +86,8 @@ describe.each(PLATFORMS)('IAP assertions behind the guard on %s', (platform) => 
     const logs = guarded!.logger.lines.map((l) => l.text).join('\n');
     for (const [, token] of cases) expect(logs).not.toContain(token);
     // The operator sees the audience received and the ones expected.
-    expect(logs).toContain(`audience received "${ID_AUDIENCE}", expected one of ["${IAP_AUDIENCE}"]`);
+    expect(logs).toContain(`reason=invalid_audience audience=${IAP_AUDIENCE}`);
+    expect(logs).toContain(`received_audience=${ID_AUDIENCE}`);
   });
 
   it('treats the IAP header as hostile: repeated, oversized or empty is refused; the unsigned identity headers are never read', async () => {
