@@ -24,8 +24,9 @@ const tokens = Array.from({ length: CALLERS }, (_, i) =>
   emu.mintIdToken({ aud: AUDIENCE, email: `caller-${i}@emulator-project.iam.gserviceaccount.com` }),
 );
 
-async function load(url, durationS) {
+async function load(url, durationS, app) {
   let next = 0;
+  const cpuBefore = await app?.cpuMicros();
   const result = await autocannon({
     url,
     connections: CALLERS,
@@ -34,7 +35,13 @@ async function load(url, durationS) {
   });
   const bad = result.non2xx + result.errors + result.timeouts;
   if (bad > 0) throw new Error(`${url}: ${bad} of ${result.requests.total} requests failed or were not 2xx`);
-  return { perSecond: result.requests.total / (result.duration || durationS), p99: result.latency.p99 };
+  const cpuMicros = app ? (await app.cpuMicros()) - cpuBefore : undefined;
+  return {
+    perSecond: result.requests.total / (result.duration || durationS),
+    p99: result.latency.p99,
+    // The server's CPU time per request: unlike req/s, it does not move with other work on the machine.
+    cpuMicrosPerRequest: cpuMicros === undefined ? undefined : cpuMicros / result.requests.total,
+  };
 }
 
 /** Each application (metrics off, metrics on) and the routes measured on it. */
@@ -55,16 +62,17 @@ try {
       const key = ({ metrics, route }) => `${metrics}:${route}`;
       const url = ({ metrics, route }) => `${apps[metrics].url}/${route}`;
       // Warm-up: JIT, connection setup, and the guard's first JWKS fetch and token cache fill.
-      for (const contender of contenders) await load(url(contender), WARMUP_S);
+      for (const contender of contenders) await load(url(contender), WARMUP_S, apps[contender.metrics]);
       const runs = Object.fromEntries(contenders.map((contender) => [key(contender), []]));
       for (let r = 0; r < ROUNDS; r++) {
         for (let i = 0; i < contenders.length; i++) {
           const contender = contenders[(r + i) % contenders.length];
-          runs[key(contender)].push(await load(url(contender), DURATION_S));
+          runs[key(contender)].push(await load(url(contender), DURATION_S, apps[contender.metrics]));
         }
       }
       const rps = (metrics, route) => runs[`${metrics}:${route}`]?.map((x) => x.perSecond);
       const p99 = (metrics, route) => median(runs[`${metrics}:${route}`].map((x) => x.p99));
+      const cpu = (metrics, route) => runs[`${metrics}:${route}`]?.map((x) => x.cpuMicrosPerRequest);
       for (const { metrics } of VARIANTS) {
         const noop = rps(metrics, 'noop');
         rows.push({
@@ -84,14 +92,23 @@ try {
             .join(' '),
           guardedP99: p99(metrics, 'guarded'),
           openP99: p99(metrics, 'open'),
+          guardedCpu: round(median(cpu(metrics, 'guarded')), 1),
+          noopCpu: noop && round(median(cpu(metrics, 'noop')), 1),
+          openCpu: round(median(cpu(metrics, 'open')), 1),
+          // Requests per CPU second, as ratios: what req/s ratios would be with the server alone on its core.
+          cpuRatio: round(medianRatio(cpu(metrics, 'open'), cpu(metrics, 'guarded')), 3),
+          cpuVsNoop: noop && round(medianRatio(cpu(metrics, 'noop'), cpu(metrics, 'guarded')), 3),
+          guardCpuMicros: noop && round(median(cpu(metrics, 'guarded').map((x, i) => x - cpu(metrics, 'noop')[i])), 2),
         });
       }
       // Per round: the guard's ratio with metrics on over its ratio with metrics off, so that load
       // changes between rounds (which hit both applications alike) cancel out.
       const ratios = (metrics) => rps(metrics, 'guarded').map((x, i) => x / rps(metrics, 'open')[i]);
+      const cpuRatios = (metrics) => cpu(metrics, 'open').map((x, i) => x / cpu(metrics, 'guarded')[i]);
       comparisons.push({
         platform,
         normalized: round(medianRatio(ratios('on'), ratios('off')), 3),
+        cpuNormalized: round(medianRatio(cpuRatios('on'), cpuRatios('off')), 3),
         guarded: round(medianRatio(rps('on', 'guarded'), rps('off', 'guarded')), 3),
         open: round(medianRatio(rps('on', 'open'), rps('off', 'open')), 3),
         normalizedRounds: ratios('on')
@@ -125,10 +142,25 @@ printTable(
   rows,
 );
 printTable(
+  'Server CPU per request (µs, medians of rounds); ratios are requests per CPU second, medians of per-round ratios',
+  [
+    ['platform', 'Platform'],
+    ['metrics', 'Metrics'],
+    ['openCpu', 'unguarded µs'],
+    ['noopCpu', 'allow-all guard µs'],
+    ['guardedCpu', 'CloudRunAuthGuard µs'],
+    ['guardCpuMicros', 'guarded − allow-all µs'],
+    ['cpuRatio', 'guarded / unguarded'],
+    ['cpuVsNoop', 'guarded / allow-all guard'],
+  ],
+  rows,
+);
+printTable(
   'Metrics on / metrics off (medians of per-round ratios)',
   [
     ['platform', 'Platform'],
     ['normalized', '(guarded / unguarded) on ÷ off'],
+    ['cpuNormalized', 'same, in server CPU per request'],
     ['guarded', 'guarded req/s on ÷ off'],
     ['open', 'unguarded req/s on ÷ off'],
     ['normalizedRounds', '(guarded / unguarded) on ÷ off per round'],
@@ -145,6 +177,22 @@ const targets = [
     .map((r) => target(`guarded / allow-all guard ≥ 0.97 (${r.platform})`, r.guardedVsNoop, r.guardedVsNoop >= 0.97)),
   ...comparisons.map((c) =>
     target(`guard with metrics on ≥ 0.95 × metrics off (${c.platform})`, c.normalized, c.normalized >= 0.95),
+  ),
+  // The same targets in server CPU per request, which other work on the machine does not move.
+  ...rows
+    .filter((r) => r.metrics === 'off')
+    .map((r) => target(`guarded / unguarded ≥ 0.9 (${r.platform}, server CPU)`, r.cpuRatio, r.cpuRatio >= 0.9)),
+  ...rows
+    .filter((r) => r.metrics === 'off' && r.platform === 'fastify')
+    .map((r) =>
+      target(`guarded / allow-all guard ≥ 0.97 (${r.platform}, server CPU)`, r.cpuVsNoop, r.cpuVsNoop >= 0.97),
+    ),
+  ...comparisons.map((c) =>
+    target(
+      `guard with metrics on ≥ 0.95 × metrics off (${c.platform}, server CPU)`,
+      c.cpuNormalized,
+      c.cpuNormalized >= 0.95,
+    ),
   ),
 ];
 printTargets(targets);
@@ -164,6 +212,8 @@ writeSection('guard', {
       .flatMap((r) => [
         [`guardedVsUnguarded@${r.platform}`, r.ratio],
         [`guardedVsAllowAll@${r.platform}`, r.guardedVsNoop],
+        [`guardedVsUnguardedCpu@${r.platform}`, r.cpuRatio],
+        [`guardedVsAllowAllCpu@${r.platform}`, r.cpuVsNoop],
       ]),
     ...comparisons.map((c) => [`guardMetricsOnVsOff@${c.platform}`, c.normalized]),
   ]),

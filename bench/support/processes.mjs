@@ -18,9 +18,23 @@ export async function startProcess(name, args = [], { env, readyTimeoutMs = 30_0
       child.once('exit', (code) => reject(new Error(`${name} exited with code ${code} before it was ready`)));
     });
     const { url } = await ready;
+    let asked = 0;
     return {
       url,
       child,
+      /** The child's CPU time so far (user + system), in µs. */
+      cpuMicros() {
+        const id = ++asked;
+        return new Promise((resolve) => {
+          const onMessage = (message) => {
+            if (message?.cpu !== id) return;
+            child.off('message', onMessage);
+            resolve(message.micros);
+          };
+          child.on('message', onMessage);
+          child.send({ cpu: id });
+        });
+      },
       async close() {
         if (child.exitCode !== null) return;
         const exited = once(child, 'exit');
@@ -37,4 +51,10 @@ export async function startProcess(name, args = [], { env, readyTimeoutMs = 30_0
 export function reportReady(url) {
   process.send?.({ ready: true, url });
   process.on('disconnect', () => process.exit(0));
+  // CPU time on request: what the server spent, whatever else ran on the machine meanwhile.
+  process.on('message', (message) => {
+    if (message?.cpu === undefined) return;
+    const { user, system } = process.cpuUsage();
+    process.send?.({ cpu: message.cpu, micros: user + system });
+  });
 }
