@@ -10,6 +10,8 @@ import type { Target } from './utils/target.js';
 
 const IDENTITY = '/computeMetadata/v1/instance/service-accounts/default/identity';
 const CERTS = '/oauth2/v3/certs';
+const IAP_CERTS = '/iap/verify/public_key-jwk';
+const IAP_AUDIENCE = '/projects/123456789012/locations/europe-west1/services/orders';
 const AUDIENCE = 'https://orders-abc123-ew.a.run.app';
 const BILLING = 'https://billing-abc123-ew.a.run.app';
 /** The probe's timeout: generous, so that a busy machine cannot fail a healthy probe; short where a test waits it out. */
@@ -116,6 +118,38 @@ describe('CloudRunAuthHealthIndicator with @nestjs/terminus', () => {
       expect(health.services[name]!.error).toContain(`metadata server at ${down.metadataHost} unreachable`);
     }
     expect(health.keys).toEqual({ status: 'down', error: `no signing keys could be fetched from ${down.certsUrl}` });
+  });
+
+  it("checks IAP's keys under iapKeys with inbound.iap, and not Google's on a service that takes no ID token", async () => {
+    const iap = { audience: IAP_AUDIENCE, certsUrl: emu.iapCertsUrl };
+    const probe = await start({ inbound: { iap, allowAnyCaller: true } });
+    for (let i = 0; i < 3; i++) {
+      const { status, body } = await probe();
+      expect(status).toBe(200);
+      expect(body.info!['cloud-run-auth']).toEqual({ status: 'up', services: {}, iapKeys: { status: 'up' } });
+    }
+    expect(emu.requestCount(IAP_CERTS)).toBe(1);
+    expect(emu.requestCount(CERTS)).toBe(0);
+    await app!.close();
+
+    // Both sources: both key sets; IAP's endpoint down, so only iapKeys is down.
+    const down = await startEmulator();
+    const inbound = {
+      audience: AUDIENCE,
+      allowAnyCaller: true,
+      certsUrl: emu.certsUrl,
+      iap: { audience: IAP_AUDIENCE, certsUrl: down.iapCertsUrl },
+    };
+    await down.close();
+    const both = await start({ inbound });
+    const { status, body } = await both();
+    expect(status).toBe(503);
+    expect(body.error!['cloud-run-auth']).toEqual({
+      status: 'down',
+      services: {},
+      keys: { status: 'up' },
+      iapKeys: { status: 'down', error: `no signing keys could be fetched from ${down.iapCertsUrl}` },
+    });
   });
 
   it('answers within its timeout while the metadata server hangs, and the next probe joins the same fetch', async () => {

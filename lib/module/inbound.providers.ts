@@ -11,7 +11,7 @@ import { CLOUD_RUN_AUTH_CONFIG } from './cloud-run-auth.constants.js';
 import type { ResolvedCloudRunAuthOptions } from './resolved-options.interface.js';
 
 /** The store of IAP's keys: a provider of its own, so that its fetches are aborted at shutdown. */
-const IAP_KEY_STORE = Symbol('CloudRunAuth IAP key store');
+export const IAP_KEY_STORE = Symbol('CloudRunAuth IAP key store');
 
 /**
  * The core's inbound providers. Each is `null` when `inbound` is not configured (the IAP ones
@@ -67,5 +67,6 @@ export const INBOUND_EXPORTS = [
   SigningKeyStore,
   IdTokenVerifier,
   IapAssertionVerifier,
+  IAP_KEY_STORE,
   InboundTelemetry,
 ];

@@ -1,8 +1,11 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { CLOUD_RUN_AUTH_INBOUND_OPTIONS } from '../inbound/inbound.constants.js';
 import { JwksKeyStore } from '../inbound/keys/jwks.key-store.js';
 import { SigningKeyStore } from '../inbound/keys/signing-key.store.js';
+import type { ResolvedInboundOptions } from '../inbound/resolved-inbound-options.interface.js';
 import { CloudRunAuthRegistry } from '../module/cloud-run-auth.registry.js';
+import { IAP_KEY_STORE } from '../module/inbound.providers.js';
 import type { ResolvedServiceDefinition } from '../outbound/service-definition.interface.js';
 import { IdTokenCache } from '../outbound/token/id-token.cache.js';
 import { waitFor } from '../shared/async/single-flight.js';
@@ -27,7 +30,10 @@ export interface ServiceTokenHealth {
   error?: string;
 }
 
-/** The health of the inbound signing keys, under `keys` of the result (absent without `inbound`). */
+/**
+ * The health of a set of inbound signing keys: Google's (ID tokens), under `keys` of the result
+ * when `inbound.audience` is set; IAP's, under `iapKeys`, when `inbound.iap` is.
+ */
 export interface SigningKeysHealth {
   status: 'up' | 'down';
   /** Why no keys could be loaded (down). */
@@ -40,8 +46,9 @@ const PROBE_KID = '\u0000health-probe';
 
 /**
  * A `@nestjs/terminus` health indicator: up when every authenticated service has a valid cached
- * ID token or gets one within `timeoutMs`, and, with `inbound` configured, Google's signing keys
- * are loaded or load within `timeoutMs`; down otherwise, naming the services and the errors.
+ * ID token or gets one within `timeoutMs`, and, with `inbound` configured, the signing keys it
+ * verifies with (Google's for ID tokens, IAP's for IAP assertions) are loaded or load within
+ * `timeoutMs`; down otherwise, naming the services and the errors.
  *
  * A probe never forces a fetch while a valid token is cached: it reads the shared cache, and
  * fetches (through it, single-flight) only when nothing valid is cached. Provide it next to
@@ -54,11 +61,13 @@ export class CloudRunAuthHealthIndicator {
     private readonly cache: IdTokenCache,
     private readonly registry: CloudRunAuthRegistry,
     @Optional() @Inject(SigningKeyStore) private readonly keyStore: SigningKeyStore | null,
+    @Optional() @Inject(CLOUD_RUN_AUTH_INBOUND_OPTIONS) private readonly inbound: ResolvedInboundOptions | null,
+    @Optional() @Inject(IAP_KEY_STORE) private readonly iapKeyStore: JwksKeyStore | null,
   ) {}
 
   /**
    * The health of outbound tokens and inbound keys under `key`:
-   * `{ [key]: { status, services: { [name]: ServiceTokenHealth }, keys?: SigningKeysHealth } }`.
+   * `{ [key]: { status, services: { [name]: ServiceTokenHealth }, keys?: SigningKeysHealth, iapKeys?: SigningKeysHealth } }`.
    */
   async isHealthy<const Key extends string>(
     key: Key,
@@ -66,14 +75,23 @@ export class CloudRunAuthHealthIndicator {
   ): Promise<HealthIndicatorResult<Key>> {
     const indicator = this.health.check(key);
     const authenticated = this.registry.all().filter((service) => service.authenticate);
-    const [checked, keys] = await Promise.all([
+    // Google's keys only where ID tokens are verified: an IAP-only service never needs them.
+    const idTokenKeys = this.inbound && this.inbound.verifier.audiences.length > 0 ? this.keyStore : null;
+    const [checked, keys, iapKeys] = await Promise.all([
       Promise.all(authenticated.map((service) => this.checkService(service, timeoutMs))),
-      this.checkKeys(timeoutMs),
+      this.checkKeys(idTokenKeys, timeoutMs),
+      this.checkKeys(this.iapKeyStore, timeoutMs),
     ]);
     const services = Object.fromEntries(authenticated.map(({ name }, i) => [name, checked[i]!]));
-    const data: { services: Record<string, ServiceTokenHealth>; keys?: SigningKeysHealth } = { services };
+    const data: {
+      services: Record<string, ServiceTokenHealth>;
+      keys?: SigningKeysHealth;
+      iapKeys?: SigningKeysHealth;
+    } = { services };
     if (keys) data.keys = keys;
-    const down = checked.some(({ status }) => status === 'down') || keys?.status === 'down';
+    if (iapKeys) data.iapKeys = iapKeys;
+    const down =
+      checked.some(({ status }) => status === 'down') || keys?.status === 'down' || iapKeys?.status === 'down';
     return down ? indicator.down(data) : indicator.up(data);
   }
 
@@ -92,13 +110,13 @@ export class CloudRunAuthHealthIndicator {
     }
   }
 
-  private async checkKeys(timeoutMs: number): Promise<SigningKeysHealth | undefined> {
+  private async checkKeys(keyStore: SigningKeyStore | null, timeoutMs: number): Promise<SigningKeysHealth | undefined> {
     // A custom SigningKeyStore cannot be asked whether it is ready without asking it for a key.
-    if (!(this.keyStore instanceof JwksKeyStore)) return undefined;
-    if (this.keyStore.hasKeys) return { status: 'up' };
+    if (!(keyStore instanceof JwksKeyStore)) return undefined;
+    if (keyStore.hasKeys) return { status: 'up' };
     try {
       await waitFor(
-        this.keyStore.getKey(PROBE_KID),
+        keyStore.getKey(PROBE_KID),
         { timeoutMs },
         () => new Error(`the signing keys did not load within ${timeoutMs} ms`),
       );
