@@ -38,6 +38,9 @@ import {
   type TokenHeader,
 } from './token.extractor.js';
 
+/** What the guard asks of the ID-token and IAP verifiers alike. */
+type TokenVerifier = Pick<IdTokenVerifier, 'verify' | 'cachedIdentity'>;
+
 interface HttpRequestLike {
   headers?: RequestHeaders;
   rawHeaders?: string[];
@@ -101,22 +104,20 @@ export class CloudRunAuthGuard implements CanActivate {
       const type = context.getType<string>();
       if (type !== 'http' && type !== 'graphql') return this.activateOther(context, type);
       const request = this.getRequest(context);
-      const iapHeader =
-        this.options.iap && readIapAssertionHeader(request.headers ?? {}, this.options, this.getRawHeaders(request));
+      const headers = request.headers ?? {};
+      const rawHeaders = this.getRawHeaders(request);
+      const iapHeader = this.options.iap && readIapAssertionHeader(headers, this.options, rawHeaders);
       if (iapHeader) return this.verifyIapAndAuthorize(context, request, iapHeader);
-      const header = readTokenHeader(request.headers ?? {}, this.options.maxHeaderBytes, this.getRawHeaders(request));
+      const header = readTokenHeader(headers, this.options.maxHeaderBytes, rawHeaders);
       // After the repetition and size checks, the verifier's cache is asked before the b64token
       // check: a cached token was accepted by verify(), whose decoder admits only base64url
       // characters and dots, all of them b64token characters. Not when verify() is overridden
       // (a subclass adding checks of its own): the cache would bypass them.
       if ('value' in header && this.verifier.verify === defaultVerify) {
         const offset = bearerCredentialsOffset(header.value);
-        const started = this.telemetry?.startLookup();
-        const identity = offset < 0 ? undefined : this.verifier.cachedIdentity(header.value, offset);
-        if (identity) {
-          this.telemetry?.verified(started, true);
-          return this.authorize(context, request, identity);
-        }
+        const allowed =
+          offset < 0 ? undefined : this.authorizeCached(context, request, this.verifier, header.value, offset);
+        if (allowed) return allowed;
       }
       return this.verifyAndAuthorize(context, request, header);
     } catch (error) {
@@ -178,16 +179,7 @@ export class CloudRunAuthGuard implements CanActivate {
     if ('failure' in header) return this.reject(context, rejectionForHeader(header.failure, header.header));
     const token = bearerToken(header.value);
     if (token === undefined) return this.reject(context, rejectionForHeader('malformed_header', header.header));
-    let identity: CallerIdentity;
-    const started = this.telemetry?.start();
-    try {
-      identity = await this.verifier.verify(token);
-    } catch (error) {
-      this.telemetry?.verified(started, false);
-      return this.reject(context, this.toRejection(error));
-    }
-    this.telemetry?.verified(started, false);
-    return this.authorize(context, request, identity);
+    return this.verifyWith(context, request, this.verifier, token);
   }
 
   /** The same for an IAP assertion (a bare JWT): it decides alone, whatever other headers say. */
@@ -195,23 +187,44 @@ export class CloudRunAuthGuard implements CanActivate {
     if ('failure' in header) return this.reject(context, rejectionForHeader(header.failure, header.header));
     // Built here only when the guard was constructed outside dependency injection.
     const verifier = (this.iapVerifier ??= new IapAssertionVerifier(this.options.iap!));
-    const lookupStarted = this.telemetry?.startLookup();
-    const cached = verifier.cachedIdentity(header.value);
-    if (cached) {
-      this.telemetry?.verified(lookupStarted, true);
-      return this.authorize(context, request, cached);
-    }
-    const started = this.telemetry?.start();
-    return verifier.verify(header.value).then(
-      (identity) => {
-        this.telemetry?.verified(started, false);
-        return this.authorize(context, request, identity);
-      },
-      (error: unknown) => {
-        this.telemetry?.verified(started, false);
-        return this.reject(context, this.toRejection(error));
-      },
+    return (
+      this.authorizeCached(context, request, verifier, header.value) ??
+      this.verifyWith(context, request, verifier, header.value)
     );
+  }
+
+  /** `true` when `verifier` has `text.slice(offset)` cached and the route allows its caller (throws if not); `undefined` on a miss. */
+  private authorizeCached(
+    context: ExecutionContext,
+    request: object,
+    verifier: TokenVerifier,
+    text: string,
+    offset = 0,
+  ): true | undefined {
+    const started = this.telemetry?.startLookup();
+    const identity = verifier.cachedIdentity(text, offset);
+    if (!identity) return undefined;
+    this.telemetry?.verified(started, true);
+    return this.authorize(context, request, identity);
+  }
+
+  /** Verifies `token` (timed for telemetry), then applies the route's allow-list; refusals are rejections. */
+  private async verifyWith(
+    context: ExecutionContext,
+    request: object,
+    verifier: TokenVerifier,
+    token: string,
+  ): Promise<true> {
+    const started = this.telemetry?.start();
+    let identity: CallerIdentity;
+    try {
+      identity = await verifier.verify(token);
+    } catch (error) {
+      this.telemetry?.verified(started, false);
+      return this.reject(context, this.toRejection(error));
+    }
+    this.telemetry?.verified(started, false);
+    return this.authorize(context, request, identity);
   }
 
   /** Applies the route's allow-list to a verified identity; throws the refusal. */
