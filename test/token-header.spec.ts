@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { compileAllowList } from '../lib/inbound/allowed-callers.matcher.js';
-import { bearerCredentialsOffset, bearerToken, readTokenHeader } from '../lib/inbound/guard/token.extractor.js';
+import {
+  bearerCredentialsOffset,
+  bearerToken,
+  readTokenHeader,
+  tokenHeaderValue,
+  type RequestHeaders,
+} from '../lib/inbound/guard/token.extractor.js';
 
 describe('token header parsing', () => {
   it.each([
@@ -50,6 +56,56 @@ describe('token header parsing', () => {
       value: 'Bearer a',
       header: 'authorization',
     });
+  });
+});
+
+describe('the header value of the cache lookup', () => {
+  // [headers, rawHeaders]: what Node would hand over, and what middleware may have changed since.
+  const cases: [string, RequestHeaders, string[] | undefined][] = [
+    ['authorization', { authorization: 'Bearer a' }, ['Authorization', 'Bearer a']],
+    ['lowercase name', { authorization: 'Bearer a' }, ['authorization', 'Bearer a']],
+    ['odd case', { authorization: 'Bearer a' }, ['aUTHORIZATION', 'Bearer a']],
+    ['no raw headers', { authorization: 'Bearer a' }, undefined],
+    ['missing', {}, []],
+    ['repeated', { authorization: 'Bearer a' }, ['Authorization', 'Bearer a', 'authorization', 'Bearer b']],
+    ['repeated, odd case', { authorization: 'Bearer a' }, ['Authorization', 'Bearer a', 'AuthoriZation', 'Bearer b']],
+    ['array', { authorization: ['Bearer a', 'Bearer b'] }, undefined],
+    ['too large', { authorization: `Bearer ${'a'.repeat(100)}` }, ['Authorization', `Bearer ${'a'.repeat(100)}`]],
+    [
+      'serverless wins',
+      { 'x-serverless-authorization': 'Bearer s', authorization: 'Bearer a' },
+      ['X-Serverless-Authorization', 'Bearer s', 'Authorization', 'Bearer a'],
+    ],
+    [
+      'serverless repeated',
+      { 'x-serverless-authorization': 'Bearer s', authorization: 'Bearer a' },
+      ['X-Serverless-Authorization', 'Bearer s', 'x-serverless-authorization', 'Bearer t', 'Authorization', 'Bearer a'],
+    ],
+    [
+      'serverless empty',
+      { 'x-serverless-authorization': '', authorization: 'Bearer a' },
+      ['X-Serverless-Authorization', '', 'Authorization', 'Bearer a'],
+    ],
+    ['set by middleware', { authorization: 'Bearer m' }, ['X-Forwarded-Authorization', 'Bearer m']],
+  ];
+
+  it.each(cases)('is what readTokenHeader reads, or nothing when it fails (%s)', (_, headers, rawHeaders) => {
+    const header = readTokenHeader(headers, 64, rawHeaders);
+    expect(tokenHeaderValue(headers, 64, rawHeaders)).toBe('value' in header ? header.value : undefined);
+  });
+
+  it('fails where readTokenHeader fails', () => {
+    const failures = cases
+      .filter(([, headers, raw]) => 'failure' in readTokenHeader(headers, 64, raw))
+      .map(([name]) => name);
+    expect(failures).toEqual([
+      'missing',
+      'repeated',
+      'repeated, odd case',
+      'array',
+      'too large',
+      'serverless repeated',
+    ]);
   });
 });
 

@@ -34,6 +34,7 @@ import {
   bearerCredentialsOffset,
   bearerToken,
   readTokenHeader,
+  tokenHeaderValue,
   type RequestHeaders,
   type TokenHeader,
 } from './token.extractor.js';
@@ -108,17 +109,18 @@ export class CloudRunAuthGuard implements CanActivate {
       const rawHeaders = this.getRawHeaders(request);
       const iapHeader = this.options.iap && readIapAssertionHeader(headers, this.options, rawHeaders);
       if (iapHeader) return this.verifyIapAndAuthorize(context, request, iapHeader);
-      const header = readTokenHeader(headers, this.options.maxHeaderBytes, rawHeaders);
       // After the repetition and size checks, the verifier's cache is asked before the b64token
       // check: a cached token was accepted by verify(), whose decoder admits only base64url
       // characters and dots, all of them b64token characters. Not when verify() is overridden
       // (a subclass adding checks of its own): the cache would bypass them.
-      if ('value' in header && this.verifier.verify === defaultVerify) {
-        const offset = bearerCredentialsOffset(header.value);
-        const allowed =
-          offset < 0 ? undefined : this.authorizeCached(context, request, this.verifier, header.value, offset);
+      if (this.verifier.verify === defaultVerify) {
+        const value = tokenHeaderValue(headers, this.options.maxHeaderBytes, rawHeaders);
+        const offset = value === undefined ? -1 : bearerCredentialsOffset(value);
+        const allowed = offset < 0 ? undefined : this.authorizeCached(context, request, this.verifier, value!, offset);
         if (allowed) return allowed;
       }
+      // A miss, or a refusal: the header's checks again, this time saying what failed.
+      const header = readTokenHeader(headers, this.options.maxHeaderBytes, rawHeaders);
       return this.verifyAndAuthorize(context, request, header);
     } catch (error) {
       return Promise.reject(error);

@@ -55,13 +55,37 @@ export function readSingleHeader(
   rawHeaders?: readonly string[],
 ): TokenHeader {
   const value = headers[name];
-  if (value === undefined) return { failure: 'missing_token' };
-  if (typeof value !== 'string' || (rawHeaders && occurrences(rawHeaders, name) > 1)) {
-    return { failure: 'duplicate_header', header: name };
-  }
+  const failure = singleHeaderFailure(value, name, maxBytes, rawHeaders);
+  if (failure === undefined) return { value: value as string, header: name };
+  return failure === 'missing_token' ? { failure } : { failure, header: name };
+}
+
+/**
+ * The value {@link readTokenHeader} would return, without building its result (a guard's cache
+ * lookup on every request); `undefined` when it would return a failure.
+ */
+export function tokenHeaderValue(
+  headers: RequestHeaders,
+  maxBytes: number,
+  rawHeaders?: readonly string[],
+): string | undefined {
+  const name = headers[SERVERLESS] !== undefined ? SERVERLESS : AUTHORIZATION;
+  const value = headers[name];
+  return singleHeaderFailure(value, name, maxBytes, rawHeaders) === undefined ? (value as string) : undefined;
+}
+
+/** What {@link readSingleHeader} refuses `value`, the header `name`, for; `undefined` when it is usable. */
+function singleHeaderFailure(
+  value: string | string[] | undefined,
+  name: TokenHeaderName,
+  maxBytes: number,
+  rawHeaders: readonly string[] | undefined,
+): TokenExtractionFailure | undefined {
+  if (value === undefined) return 'missing_token';
+  if (typeof value !== 'string' || (rawHeaders && occurrences(rawHeaders, name) > 1)) return 'duplicate_header';
   // Header strings hold one char per byte (latin1) in Node, so length is the byte count.
-  if (value.length > maxBytes) return { failure: 'header_too_large', header: name };
-  return { value, header: name };
+  if (value.length > maxBytes) return 'header_too_large';
+  return undefined;
 }
 
 /**
@@ -98,10 +122,19 @@ export function bearerToken(value: string): string | undefined {
   return B64TOKEN.test(credentials) ? credentials : undefined;
 }
 
-function occurrences(rawHeaders: readonly string[], name: string): number {
+/** How clients usually spell each header: a name spelt so is a match without a comparison character by character. */
+const USUAL_SPELLING: Readonly<Record<TokenHeaderName, string>> = {
+  authorization: 'Authorization',
+  'x-serverless-authorization': 'X-Serverless-Authorization',
+  'x-goog-iap-jwt-assertion': 'X-Goog-IAP-JWT-Assertion',
+};
+
+function occurrences(rawHeaders: readonly string[], name: TokenHeaderName): number {
+  const usual = USUAL_SPELLING[name];
   let count = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (equalsLowercase(rawHeaders[i]!, name)) count += 1;
+    const key = rawHeaders[i]!;
+    if (key.length === name.length && (key === usual || key === name || equalsLowercase(key, name))) count += 1;
   }
   return count;
 }
@@ -109,7 +142,6 @@ function occurrences(rawHeaders: readonly string[], name: string): number {
 /** Whether `key` is `lowercase` in any case, without building a lowercased copy of every header name. */
 function equalsLowercase(key: string, lowercase: string): boolean {
   if (key.length !== lowercase.length) return false;
-  if (key === lowercase) return true;
   for (let i = 0; i < key.length; i++) {
     const c = key.charCodeAt(i);
     const l = lowercase.charCodeAt(i);

@@ -35,16 +35,22 @@ export class VerifiedTokenCache<T> {
   private moves = 0;
   /** A hit on an entry moved less than this many moves ago leaves it in place; 0 (exact LRU) below 4 entries. */
   private readonly recentMoves: number;
+  /** The hash of `sharedSuffix`'s end: only a token with this hash can end with it, so others skip the comparison. */
+  private readonly sharedHash: number | undefined;
 
   /**
    * @param maxEntries Most entries kept; 0 disables caching.
-   * @param sharedSuffix An ending that many tokens share; such tokens are keyed in full.
+   * @param sharedSuffix An ending that many tokens share, at least 16 characters; such tokens are keyed in full.
    */
   constructor(
     private readonly maxEntries: number,
     private readonly sharedSuffix = '',
   ) {
     this.recentMoves = maxEntries >> 2;
+    if (sharedSuffix !== '' && sharedSuffix.length < KEY_LENGTH) {
+      throw new RangeError(`a shared suffix must have at least ${KEY_LENGTH} characters`);
+    }
+    this.sharedHash = sharedSuffix === '' ? undefined : endHash(sharedSuffix, sharedSuffix.length);
   }
 
   /** Number of entries held (expired ones included until they are looked up or evicted). */
@@ -92,12 +98,17 @@ export class VerifiedTokenCache<T> {
   /** The map key of the token `text.slice(offset)`. */
   private keyOf(text: string, offset = 0): number | string {
     const length = text.length;
-    if (length - offset <= KEY_LENGTH || (this.sharedSuffix !== '' && text.endsWith(this.sharedSuffix))) {
-      return offset === 0 ? text : text.slice(offset);
+    if (length - offset > KEY_LENGTH) {
+      const hash = endHash(text, length);
+      if (hash !== this.sharedHash || !text.endsWith(this.sharedSuffix)) return hash;
     }
-    // FNV-1a over the last KEY_LENGTH characters, kept within a small integer (31 bits).
-    let hash = 0x811c9dc5;
-    for (let i = length - KEY_LENGTH; i < length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
-    return hash & 0x3fffffff;
+    return offset === 0 ? text : text.slice(offset);
   }
+}
+
+/** FNV-1a over the KEY_LENGTH characters before `end`, kept within a small integer (31 bits). */
+function endHash(text: string, end: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = end - KEY_LENGTH; i < end; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash & 0x3fffffff;
 }
