@@ -18,11 +18,31 @@ const CALLERS = 10;
 const DURATION_S = Number(process.env.GUARD_BENCH_SECONDS) || 2;
 const WARMUP_S = 1;
 const ROUNDS = Number(process.env.GUARD_BENCH_ROUNDS) || 6;
+/** Segments of the interleaved measurement, each DURATION_S long. */
+const SEGMENTS = Number(process.env.GUARD_BENCH_SEGMENTS) || 5;
+// `control` is a second allow-all route: its difference from `noop` is the method's own error.
+const ROUTES = ['open', 'noop', 'control', 'guarded'];
 
 const emu = await startEmulator();
 const tokens = Array.from({ length: CALLERS }, (_, i) =>
   emu.mintIdToken({ aud: AUDIENCE, email: `caller-${i}@emulator-project.iam.gserviceaccount.com` }),
 );
+
+/** `items` `times` over, each time in another order; the same orders on every run (a fixed seed). */
+function shuffledRepeats(items, times) {
+  let seed = 42;
+  const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
+  const out = [];
+  for (let t = 0; t < times; t++) {
+    const copy = [...items];
+    for (let i = copy.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [copy[i], copy[j]] = [copy[j], copy[i]];
+    }
+    out.push(...copy);
+  }
+  return out;
+}
 
 async function load(url, durationS, app) {
   let next = 0;
@@ -51,6 +71,7 @@ const VARIANTS = [
 ];
 const rows = [];
 const comparisons = [];
+const interleaved = [];
 try {
   for (const platform of PLATFORMS) {
     const apps = {};
@@ -119,6 +140,67 @@ try {
       for (const app of Object.values(apps)) await app.close();
     }
   }
+
+  // Interleaved: one connection asks the routes, each with each caller's token, in a shuffled order
+  // (so that no route always follows the same one), one request at a time, and the server adds up
+  // the CPU time of each route's requests. Whatever slows the machine slows the routes alike, a
+  // request apart: the differences are the routes' own, within what the control shows.
+  for (const platform of PLATFORMS) {
+    const app = await startProcess('guarded-app', [platform, AUDIENCE, emu.certsUrl, 'timed']);
+    try {
+      const requests = shuffledRepeats(
+        tokens.flatMap((token) =>
+          ROUTES.map((route) => ({ method: 'GET', path: `/${route}`, headers: { authorization: `Bearer ${token}` } })),
+        ),
+        20,
+      );
+      const run = async (durationS) => {
+        const result = await autocannon({ url: app.url, connections: 1, duration: durationS, requests });
+        const bad = result.non2xx + result.errors + result.timeouts;
+        if (bad > 0) throw new Error(`interleaved ${platform}: ${bad} of ${result.requests.total} requests failed`);
+      };
+      await run(WARMUP_S);
+      const segments = [];
+      for (let i = 0; i < SEGMENTS; i++) {
+        await app.ask('resetRouteCpu');
+        await run(DURATION_S);
+        const spent = await app.ask('routeCpu');
+        segments.push(
+          Object.fromEntries(ROUTES.map((route) => [route, spent[`/${route}`].micros / spent[`/${route}`].requests])),
+        );
+      }
+      const of = (f) => median(segments.map(f));
+      const guardMicros = of((x) => x.guarded - x.noop);
+      const anyGuardMicros = of((x) => x.noop - x.open);
+      const controlMicros = of((x) => x.control - x.noop);
+      // Against the CPU per request of the same routes under load (above): the interleaved times
+      // leave out what every request costs before Node hands it over (reading and parsing it).
+      const loaded = rows.find((r) => r.platform === platform && r.metrics === 'off');
+      interleaved.push({
+        platform,
+        open: round(
+          of((x) => x.open),
+          2,
+        ),
+        noop: round(
+          of((x) => x.noop),
+          2,
+        ),
+        guarded: round(
+          of((x) => x.guarded),
+          2,
+        ),
+        anyGuardMicros: round(anyGuardMicros, 2),
+        guardMicros: round(guardMicros, 2),
+        controlMicros: round(controlMicros, 2),
+        guardSegments: segments.map((x) => round(x.guarded - x.noop, 2)).join(' '),
+        vsNoop: round(loaded.noopCpu / (loaded.noopCpu + guardMicros), 3),
+        vsOpen: round(loaded.openCpu / (loaded.openCpu + anyGuardMicros + guardMicros), 3),
+      });
+    } finally {
+      await app.close();
+    }
+  }
 } finally {
   await emu.close();
 }
@@ -167,6 +249,23 @@ printTable(
   ],
   comparisons,
 );
+printTable(
+  `Interleaved: server CPU per request (µs) from Node's request event to the response written, one connection, ` +
+    `the routes and ${CALLERS} callers’ tokens in a shuffled order, medians of ${SEGMENTS} × ${DURATION_S} s segments`,
+  [
+    ['platform', 'Platform'],
+    ['open', 'unguarded µs'],
+    ['noop', 'allow-all guard µs'],
+    ['guarded', 'CloudRunAuthGuard µs'],
+    ['anyGuardMicros', 'allow-all − unguarded µs'],
+    ['guardMicros', 'guarded − allow-all µs'],
+    ['controlMicros', 'allow-all − allow-all (control) µs'],
+    ['guardSegments', 'guarded − allow-all per segment'],
+    ['vsNoop', 'guarded / allow-all guard (under load)'],
+    ['vsOpen', 'guarded / unguarded (under load)'],
+  ],
+  interleaved,
+);
 const targets = [
   ...rows
     .filter((r) => r.metrics === 'off')
@@ -200,12 +299,16 @@ writeSection('guard', {
   description:
     `autocannon (this process) against two Nest apps in child processes, identical but for an OpenTelemetry MeterProvider ` +
     `registered in the second (metrics on); ${CALLERS} connections, each sending its own caller's token on every request; ` +
-    'rounds rotate the order of the (application, route) pairs. All routes return the same body. Ratios are medians of per-round ratios.',
+    'rounds rotate the order of the (application, route) pairs. All routes return the same body. Ratios are medians of per-round ratios. ' +
+    'Interleaved: a third app adds up its CPU time per route while one connection asks the routes in a shuffled order; ' +
+    'its differences are set against the CPU per request of the loaded routes.',
   callers: CALLERS,
   roundSeconds: DURATION_S,
   rounds: ROUNDS,
   rows,
   metricsOnVsOff: comparisons,
+  segments: SEGMENTS,
+  interleaved,
   headline: Object.fromEntries([
     ...rows
       .filter((r) => r.metrics === 'off')
@@ -216,6 +319,10 @@ writeSection('guard', {
         [`guardedVsAllowAllCpu@${r.platform}`, r.cpuVsNoop],
       ]),
     ...comparisons.map((c) => [`guardMetricsOnVsOff@${c.platform}`, c.normalized]),
+    ...interleaved.flatMap((r) => [
+      [`guardMicrosInterleaved@${r.platform}`, r.guardMicros],
+      [`guardedVsAllowAllInterleaved@${r.platform}`, r.vsNoop],
+    ]),
   ]),
   targets,
 });

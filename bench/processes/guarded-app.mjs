@@ -1,8 +1,10 @@
-// A Nest application with three identical routes: one behind CloudRunAuthGuard, one behind a
-// guard that allows everything (what any guard costs in Nest), and one without a guard.
-// Usage: guarded-app.mjs <express|fastify> <audience> <certsUrl> [metrics]
+// A Nest application with identical routes: one behind CloudRunAuthGuard, two behind a guard that
+// allows everything (what any guard costs in Nest), and one without a guard.
+// Usage: guarded-app.mjs <express|fastify> <audience> <certsUrl> [metrics] [timed]
 // With `metrics`, an OpenTelemetry MeterProvider is registered before Nest starts, as an
 // application does, and collected every few seconds (into memory) while the load runs.
+// With `timed`, the CPU time from the moment Node hands a request over to the moment its response
+// is written is added up per path, for the parent to ask for (`routeCpu`) and reset (`resetRouteCpu`).
 // Plain JavaScript, so decorators are applied by calling them, as compiled TypeScript does.
 import { Controller, Get, Injectable, Module, UseGuards } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -15,13 +17,13 @@ import {
   PeriodicExportingMetricReader,
 } from '@opentelemetry/sdk-metrics';
 import { CloudRunAuthGuard, CloudRunAuthModule } from 'nestjs-cloud-run-auth';
-import { reportReady } from '../support/processes.mjs';
+import { answer, reportReady } from '../support/processes.mjs';
 
-const [platform, audience, certsUrl, telemetry] = process.argv.slice(2);
+const [platform, audience, certsUrl, ...flags] = process.argv.slice(2);
 /** Collections while a round runs: their cost is part of what is measured. */
 const EXPORT_INTERVAL_MS = 2000;
 
-if (telemetry === 'metrics') {
+if (flags.includes('metrics')) {
   // Delta temporality: each export holds one interval's points, as with an OTLP backend that wants deltas.
   const exporter = new InMemoryMetricExporter(AggregationTemporality.DELTA);
   const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: EXPORT_INTERVAL_MS });
@@ -46,6 +48,10 @@ class BenchController {
     return { ok: true };
   }
 
+  control() {
+    return { ok: true };
+  }
+
   guarded() {
     return { ok: true };
   }
@@ -58,6 +64,9 @@ const method = (name) => [
 Get('open')(...method('open'));
 Get('noop')(...method('noop'));
 UseGuards(AllowAllGuard)(...method('noop'));
+// The same as `noop` under another path: what the interleaved measurement reads between two identical routes.
+Get('control')(...method('control'));
+UseGuards(AllowAllGuard)(...method('control'));
 Get('guarded')(...method('guarded'));
 UseGuards(CloudRunAuthGuard)(...method('guarded'));
 Controller()(BenchController);
@@ -77,5 +86,26 @@ const app =
   platform === 'fastify'
     ? await NestFactory.create(AppModule, new FastifyAdapter(), { logger: false })
     : await NestFactory.create(AppModule, { logger: false });
+if (flags.includes('timed')) {
+  /** Per path: CPU µs spent on its requests, and how many. */
+  let spent = {};
+  // Before the platform's own listener: from here until the response is written, with one
+  // request at a time, the process works on this request only.
+  app.getHttpServer().prependListener('request', (request, response) => {
+    const started = process.cpuUsage();
+    const url = request.url;
+    response.once('finish', () => {
+      const { user, system } = process.cpuUsage(started);
+      const path = (spent[url] ??= { micros: 0, requests: 0 });
+      path.micros += user + system;
+      path.requests += 1;
+    });
+  });
+  answer('routeCpu', () => spent);
+  answer('resetRouteCpu', () => {
+    spent = {};
+    return true;
+  });
+}
 await app.listen(0, '127.0.0.1');
 reportReady(`http://127.0.0.1:${app.getHttpServer().address().port}`);

@@ -19,22 +19,25 @@ export async function startProcess(name, args = [], { env, readyTimeoutMs = 30_0
     });
     const { url } = await ready;
     let asked = 0;
+    /** Asks the child the question `name` (see `answer`) and resolves with its answer. */
+    const ask = (name) => {
+      const id = ++asked;
+      return new Promise((resolve) => {
+        const onMessage = (message) => {
+          if (message?.answers !== id) return;
+          child.off('message', onMessage);
+          resolve(message.value);
+        };
+        child.on('message', onMessage);
+        child.send({ ask: name, id });
+      });
+    };
     return {
       url,
       child,
+      ask,
       /** The child's CPU time so far (user + system), in µs. */
-      cpuMicros() {
-        const id = ++asked;
-        return new Promise((resolve) => {
-          const onMessage = (message) => {
-            if (message?.cpu !== id) return;
-            child.off('message', onMessage);
-            resolve(message.micros);
-          };
-          child.on('message', onMessage);
-          child.send({ cpu: id });
-        });
-      },
+      cpuMicros: () => ask('cpuMicros'),
       async close() {
         if (child.exitCode !== null) return;
         const exited = once(child, 'exit');
@@ -47,14 +50,28 @@ export async function startProcess(name, args = [], { env, readyTimeoutMs = 30_0
   }
 }
 
+const questions = new Map([
+  // CPU time on request: what the server spent, whatever else ran on the machine meanwhile.
+  [
+    'cpuMicros',
+    () => {
+      const { user, system } = process.cpuUsage();
+      return user + system;
+    },
+  ],
+]);
+
+/** In a forked child: answers the parent's `ask(name)` with what `respond()` returns. */
+export function answer(name, respond) {
+  questions.set(name, respond);
+}
+
 /** In a forked child: tells the parent it listens on `url`, and exits when the parent goes away. */
 export function reportReady(url) {
   process.send?.({ ready: true, url });
   process.on('disconnect', () => process.exit(0));
-  // CPU time on request: what the server spent, whatever else ran on the machine meanwhile.
   process.on('message', (message) => {
-    if (message?.cpu === undefined) return;
-    const { user, system } = process.cpuUsage();
-    process.send?.({ cpu: message.cpu, micros: user + system });
+    const respond = message?.ask !== undefined && questions.get(message.ask);
+    if (respond) process.send?.({ answers: message.id, value: respond() });
   });
 }
