@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { clock } from '../../shared/clock.js';
 import { decodeJwt, MAX_JWT_LENGTH, type DecodedJwt } from '../../shared/jwt/jwt.codec.js';
 import type { CallerIdentity } from './caller-identity.interface.js';
+import { createCallerIdentity } from './caller-identity.factory.js';
 import type { CheckedClaims } from './checked-claims.js';
 import { JwksKeyStore, type JwksAlgorithm } from '../keys/jwks.key-store.js';
 import type { SigningKeyStore } from '../keys/signing-key.store.js';
@@ -93,7 +94,7 @@ export abstract class SignedJwtVerifier<O extends ResolvedSignedJwtVerifierOptio
         const key = this.jwksKeyStore?.loadedKey(kid) ?? (await this.keyStore.getKey(kid));
         this.checkSignature(jwt, key);
       }
-      const identity = toIdentity(claims);
+      const identity = createCallerIdentity(claims);
       this.cache.set(token, identity, claims.expiresAtMs);
       return identity;
     } catch (error) {
@@ -143,51 +144,4 @@ function usableKid(header: Record<string, unknown>): string {
     throw reject('missing_kid', 'the token header has no usable "kid"');
   }
   return kid;
-}
-
-const ISSUED_AT_MS = Symbol('issuedAtMs');
-const EXPIRES_AT_MS = Symbol('expiresAtMs');
-
-interface Stamped {
-  readonly [ISSUED_AT_MS]: number;
-  readonly [EXPIRES_AT_MS]: number;
-}
-
-// One accessor pair per Date for every identity: getters written in an object literal are new
-// functions each time, which gives each identity a hidden class of its own and makes every
-// read of its fields slower.
-const DATE_ACCESSORS: PropertyDescriptorMap = {
-  issuedAt: {
-    enumerable: true,
-    get(this: Stamped) {
-      return new Date(this[ISSUED_AT_MS]);
-    },
-  },
-  expiresAt: {
-    enumerable: true,
-    get(this: Stamped) {
-      return new Date(this[EXPIRES_AT_MS]);
-    },
-  },
-};
-
-/**
- * The identity of a verified token, built once and shared by every request that presents the
- * token: frozen, and its Dates are made on each read so that no caller can change what the
- * next one sees.
- */
-function toIdentity(claims: CheckedClaims): CallerIdentity {
-  const identity = {
-    source: claims.source,
-    email: claims.email,
-    subject: claims.subject,
-    audience: claims.audience,
-    issuer: claims.issuer,
-  } as Record<PropertyKey, unknown>;
-  Object.defineProperties(identity, DATE_ACCESSORS);
-  identity.signatureVerified = claims.signatureVerified;
-  identity.claims = claims.claims;
-  Object.defineProperty(identity, ISSUED_AT_MS, { value: claims.issuedAtMs });
-  Object.defineProperty(identity, EXPIRES_AT_MS, { value: claims.expiresAtMs });
-  return Object.freeze(identity) as unknown as CallerIdentity;
 }
