@@ -11,6 +11,7 @@ export default tseslint.config(
     // tsconfig.spec.json); test/.snippets/ holds the documentation's code blocks while they compile.
     ignores: [
       'dist/**',
+      '.before/**',
       'sample-app/dist/**',
       'node_modules/**',
       'coverage/**',

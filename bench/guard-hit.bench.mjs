@@ -5,6 +5,9 @@
 // wall time, so that other work on the machine does not count. A third guard, built by Nest in a
 // second application started after an OpenTelemetry MeterProvider was registered, records its
 // decisions and verification durations: the difference is what metrics cost a hit.
+// Before/after in one run: GUARD_HIT_BEFORE=<the ESM entry (dist/esm/index.js) of another build>
+// adds that build's guard to the same rounds. Put that build inside this checkout (e.g. a copy of
+// an older commit's dist/ in .before/dist) so that it loads the same @nestjs packages.
 import { Controller, Get, Module } from '@nestjs/common';
 import { NestFactory, Reflector } from '@nestjs/core';
 import { metrics } from '@opentelemetry/api';
@@ -17,6 +20,7 @@ import {
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import { IncomingMessage } from 'node:http';
 import { Socket } from 'node:net';
+import { resolve } from 'node:path';
 import {
   CLOUD_RUN_AUTH_INBOUND_OPTIONS,
   CloudRunAuthGuard,
@@ -42,6 +46,30 @@ Controller()(HitController);
 
 const emu = await startEmulator();
 let rows;
+const contexts = [];
+
+/** The guard of `lib` (a build of this package) in an application of its own, built as below. */
+async function guardOf(lib) {
+  class BeforeModule {}
+  Module({
+    imports: [
+      lib.CloudRunAuthModule.forRoot({
+        inbound: {
+          audience: AUDIENCE,
+          certsUrl: emu.certsUrl,
+          allowedCallers: ['*@emulator-project.iam.gserviceaccount.com'],
+        },
+      }),
+    ],
+  })(BeforeModule);
+  const context = await NestFactory.createApplicationContext(BeforeModule, { logger: false });
+  contexts.push(context);
+  return new lib.CloudRunAuthGuard(
+    context.get(lib.CLOUD_RUN_AUTH_INBOUND_OPTIONS),
+    context.get(lib.IdTokenVerifier),
+    context.get(Reflector),
+  );
+}
 try {
   const auth = () =>
     CloudRunAuthModule.forRoot({
@@ -60,6 +88,7 @@ try {
     app.get(Reflector),
   );
   const allowAll = { canActivate: () => true };
+  const before = process.env.GUARD_HIT_BEFORE && (await guardOf(await import(resolve(process.env.GUARD_HIT_BEFORE))));
 
   // Metrics on: the provider is registered before the application starts, as an application does,
   // and collected every second (into memory) while the loops run.
@@ -134,19 +163,23 @@ try {
     const requests = Array.from({ length: 64 }, (_, i) => build(tokens[i % CALLERS]));
     for (const token of tokens) await guard.canActivate(contextFor(build(token)));
     for (const token of tokens) await meteredGuard.canActivate(contextFor(build(token)));
+    if (before) for (const token of tokens) await before.canActivate(contextFor(build(token)));
     const makeRequest = (i) => requests[i & 63];
     const ours = [];
     const baseline = [];
     const withMetrics = [];
+    const beforeNs = [];
     for (let r = 0; r < ROUNDS + 1; r++) {
       const a = loop(guard, makeRequest);
       const b = loop(allowAll, makeRequest);
       const c = loop(meteredGuard, makeRequest);
+      const d = before && loop(before, makeRequest);
       exporter.reset();
       if (r === 0) continue; // warm-up round
       ours.push(a);
       baseline.push(b);
       withMetrics.push(c);
+      if (before) beforeNs.push(d);
     }
     const hitNs = median(ours.map((a, i) => a - baseline[i]));
     rows.push({
@@ -156,10 +189,15 @@ try {
       hitNs: round(hitNs, 0),
       meteredHitNs: round(median(withMetrics.map((c, i) => c - baseline[i])), 0),
       metricsNs: round(median(withMetrics.map((c, i) => c - ours[i])), 0),
+      beforeHitNs: before ? round(median(beforeNs.map((d, i) => d - baseline[i])), 0) : undefined,
+      afterVsBefore: before
+        ? round(median(ours.map((a, i) => (a - baseline[i]) / (beforeNs[i] - baseline[i]))), 3)
+        : undefined,
     });
   }
   await app.close();
   await metered.close();
+  for (const context of contexts) await context.close();
   metrics.disable();
 } finally {
   await emu.close();
@@ -174,6 +212,12 @@ printTable(
     ['hitNs', 'hit cost ns'],
     ['meteredHitNs', 'hit cost with metrics on ns'],
     ['metricsNs', 'metrics on − off ns'],
+    ...(process.env.GUARD_HIT_BEFORE
+      ? [
+          ['beforeHitNs', 'hit cost, GUARD_HIT_BEFORE build ns'],
+          ['afterVsBefore', 'this build / that build'],
+        ]
+      : []),
   ],
   rows,
 );
