@@ -1,6 +1,8 @@
 import { ForbiddenException, UnauthorizedException, type ExecutionContext, type Type } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
+import { IncomingMessage } from 'node:http';
+import { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AllowedCallers,
@@ -104,6 +106,26 @@ describe('CloudRunAuthGuard on a verified-token cache hit', () => {
     expect(getCallerIdentity(again)?.email).toBe(ALICE);
     // An object derived from the request does not inherit it.
     expect(getCallerIdentity(Object.create(again) as object)).toBeUndefined();
+  });
+
+  it('records identities on Node requests (Express) and on other request objects (Fastify) alike, in any order', async () => {
+    const { guard } = setup();
+    const token = mint(emu, AUDIENCE, { email: ALICE });
+    await guard.canActivate(httpContext(bearer(token)));
+    const nodeRequest = () => {
+      const message = new IncomingMessage(new Socket());
+      const { headers, rawHeaders } = bearer(token);
+      message.rawHeaders = rawHeaders;
+      Object.assign(message.headers, headers);
+      return message as unknown as FakeRequest;
+    };
+    const requests = [bearer(token), nodeRequest(), nodeRequest(), bearer(token), nodeRequest(), bearer(token)];
+    for (const req of requests) expect(guard.canActivate(httpContext(req))).toBe(true);
+    for (const req of requests) expect(getCallerIdentity(req)?.email).toBe(ALICE);
+    // Node's requests are not given a property: Express replaces their prototype, which makes adding one slow.
+    const hasOwnIdentity = (req: object) =>
+      Object.getOwnPropertySymbols(req).some((symbol) => symbol.description === 'CloudRunAuth caller identity');
+    expect(requests.map(hasOwnIdentity)).toEqual([true, false, false, true, false, true]);
   });
 
   it('refuses a cached token of a caller the route does not allow with a rejection, never a synchronous throw', async () => {

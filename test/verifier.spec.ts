@@ -451,6 +451,27 @@ describe('VerifiedTokenCache', () => {
     expect(() => new VerifiedTokenCache<string>(8, 'SHORT')).toThrow(RangeError);
   });
 
+  it('finds a token inside a header value at its offset only, whatever text it was last found in', () => {
+    const cache = new VerifiedTokenCache<string>(8);
+    const a = token(1);
+    cache.set(a, 'a', Infinity);
+    const header = `Bearer ${a}`;
+    // A copy, as each request's header value is a string of its own.
+    const again = `Bearer ${a.slice(0, 10)}${a.slice(10)}`;
+    expect([cache.get(header, 0, 7), cache.get(again, 0, 7), cache.get(`bearer  ${a}`, 0, 8)]).toEqual(['a', 'a', 'a']);
+    // The same texts at another offset are other tokens.
+    expect([cache.get(again, 0, 0), cache.get(again, 0, 6), cache.get(again, 0, 8)]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    expect([cache.get(`Bearer ${a}x`, 0, 7), cache.get(`Bearer ${a.replace('header', 'Header')}`, 0, 7)]).toEqual([
+      undefined,
+      undefined,
+    ]);
+    expect([cache.get(a, 0), cache.get(again, 0, 7)]).toEqual(['a', 'a']);
+  });
+
   it('drops an entry once it has expired, and caches nothing with maxEntries 0', () => {
     const cache = new VerifiedTokenCache<number>(8);
     cache.set(token(1), 1, 1000);

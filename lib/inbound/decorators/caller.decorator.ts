@@ -16,9 +16,19 @@ const CALLER_IDENTITY = Symbol('CloudRunAuth caller identity');
 
 type WithIdentity = { [CALLER_IDENTITY]?: CallerIdentity };
 
+// Which place suits a request is decided once per prototype (the kind of request object): an
+// `instanceof` walks the prototype chain, which is long and slow to read on Express' requests.
+let lastPrototype: unknown = null;
+let lastIsNodeRequest = false;
+
 /** Records the identity `CloudRunAuthGuard` verified for `request`. */
 export function setCallerIdentity(request: object, identity: CallerIdentity): void {
-  if (request instanceof IncomingMessage) identities.set(request, identity);
+  const prototype: unknown = Object.getPrototypeOf(request);
+  if (prototype !== lastPrototype) {
+    lastIsNodeRequest = request instanceof IncomingMessage;
+    lastPrototype = prototype;
+  }
+  if (lastIsNodeRequest) identities.set(request, identity);
   else (request as WithIdentity)[CALLER_IDENTITY] = identity;
 }
 

@@ -1,10 +1,13 @@
 interface Entry<T> {
-  /** The full token: a lookup by key is a hit only for this very token. */
+  /** The full token: a lookup by key is a hit only for this very token (also `lastText.slice(lastOffset)`). */
   token: string;
   value: T;
   expiresAtMs: number;
   /** When it was last put at the most recent end, counted in such moves. */
   position: number;
+  /** The text the token was last found in, at `lastOffset` (a header value): the same text again is a hit without a slice. */
+  lastText: string;
+  lastOffset: number;
 }
 
 /**
@@ -65,8 +68,18 @@ export class VerifiedTokenCache<T> {
   get(text: string, nowMs: number, offset = 0): T | undefined {
     const key = this.keyOf(text, offset);
     const entry = this.entries.get(key);
-    // A slice and === compare the bytes at once (endsWith compares one character at a time).
-    if (entry === undefined || (offset === 0 ? text : text.slice(offset)) !== entry.token) return undefined;
+    if (entry === undefined) return undefined;
+    // The text the token was last found in, again: two whole strings compare in one step, where
+    // a slice is compared by a slower route (and must be made first).
+    if (offset !== entry.lastOffset || text !== entry.lastText) {
+      // A slice and === compare the bytes at once (endsWith compares one character at a time).
+      const token = offset === 0 ? text : text.slice(offset);
+      if (token !== entry.token) return undefined;
+      // The token then points into the text kept, so an entry holds one copy of it.
+      entry.token = token;
+      entry.lastText = text;
+      entry.lastOffset = offset;
+    }
     if (nowMs >= entry.expiresAtMs) {
       this.entries.delete(key);
       return undefined;
@@ -84,7 +97,7 @@ export class VerifiedTokenCache<T> {
     if (this.maxEntries === 0) return;
     const key = this.keyOf(token);
     this.entries.delete(key);
-    this.entries.set(key, { token, value, expiresAtMs, position: ++this.moves });
+    this.entries.set(key, { token, value, expiresAtMs, position: ++this.moves, lastText: token, lastOffset: 0 });
     if (this.entries.size > this.maxEntries) {
       this.entries.delete(this.entries.keys().next().value!);
     }
