@@ -10,6 +10,7 @@ import {
   getCallerIdentity,
   IdTokenVerifier,
   SkipCloudRunAuth,
+  type CallerAllowList,
   type CallerIdentity,
   type InboundRejection,
 } from '../lib/index.js';
@@ -201,5 +202,41 @@ describe('CloudRunAuthGuard on a verified-token cache hit', () => {
       expect(guard.canActivate(httpContext(request([]), OpenController))).toBe(true);
       await expect(activate(request([]), AliceController)).rejects.toBeInstanceOf(UnauthorizedException);
     }
+  });
+
+  it('remembers a pass per identity and allow-list only: another list decides anew, every time', async () => {
+    const { guard } = setup();
+    const alice = mint(emu, AUDIENCE, { email: ALICE });
+    await guard.canActivate(httpContext(bearer(alice), AliceController));
+    for (let round = 0; round < 3; round += 1) {
+      expect(guard.canActivate(httpContext(bearer(alice), AliceController))).toBe(true);
+      await expect(guard.canActivate(httpContext(bearer(alice), BobController))).rejects.toBeInstanceOf(
+        ForbiddenException,
+      );
+    }
+    expect(guard.reasons).toEqual(['caller_not_allowed', 'caller_not_allowed', 'caller_not_allowed']);
+  });
+
+  it('asks an overridden checkCaller() on every request', async () => {
+    const inbound = resolveInboundOptions({ audience: AUDIENCE, allowedCallers: [ALICE], certsUrl: emu.certsUrl })!;
+    class CountingGuard extends CloudRunAuthGuard {
+      checks = 0;
+      protected override checkCaller(identity: CallerIdentity, allowList: CallerAllowList) {
+        this.checks += 1;
+        return this.checks > 3
+          ? { status: 403 as const, reason: 'caller_not_allowed' as const, detail: 'enough' }
+          : super.checkCaller(identity, allowList);
+      }
+    }
+    const guard = new CountingGuard(
+      inbound,
+      new IdTokenVerifier({ audience: AUDIENCE, certsUrl: emu.certsUrl }),
+      new Reflector(),
+    );
+    const alice = mint(emu, AUDIENCE, { email: ALICE });
+    // The first is verified (a promise), the next two answered from the cache (a boolean).
+    for (let i = 0; i < 3; i += 1) expect(await guard.canActivate(httpContext(bearer(alice)))).toBe(true);
+    await expect(guard.canActivate(httpContext(bearer(alice)))).rejects.toBeInstanceOf(ForbiddenException);
+    expect(guard.checks).toBe(4);
   });
 });

@@ -16,6 +16,7 @@ import { setCallerIdentity } from '../decorators/caller.decorator.js';
 import { CLOUD_RUN_AUTH_INBOUND_OPTIONS } from '../inbound.constants.js';
 import type { ResolvedInboundOptions } from '../resolved-inbound-options.interface.js';
 import type { CallerIdentity } from '../verifier/caller-identity.interface.js';
+import { allowedBefore, rememberAllowed } from '../verifier/caller-identity.factory.js';
 import { IapAssertionVerifier } from '../verifier/iap-assertion.verifier.js';
 import { IdTokenVerifier } from '../verifier/id-token.verifier.js';
 import {
@@ -76,6 +77,8 @@ export class CloudRunAuthGuard implements CanActivate {
   private readonly routes: RouteMetadataReader;
   /** One warning per refusal reason per minute, the rest at debug. */
   private readonly rejections = new OperatorLog(this.logger);
+  /** Whether `checkCaller()` is this class's own, whose passes can be remembered. */
+  private readonly defaultCallerCheck: boolean;
 
   constructor(
     @Optional() @Inject(CLOUD_RUN_AUTH_INBOUND_OPTIONS) options: ResolvedInboundOptions | null,
@@ -92,6 +95,7 @@ export class CloudRunAuthGuard implements CanActivate {
     this.options = options;
     this.verifier = verifier;
     this.routes = new RouteMetadataReader(reflector);
+    this.defaultCallerCheck = this.checkCaller === CloudRunAuthGuard.prototype.checkCaller;
   }
 
   /**
@@ -232,9 +236,12 @@ export class CloudRunAuthGuard implements CanActivate {
   /** Applies the route's allow-list to a verified identity; throws the refusal. */
   private authorize(context: ExecutionContext, request: object, identity: CallerIdentity): true {
     const allowList = this.getAllowList(context);
-    if (allowList) {
+    // The default check decides by identity and list alone, so a pass is remembered on the
+    // identity; an overridden one may decide otherwise each time.
+    if (allowList && !(this.defaultCallerCheck && allowedBefore(identity, allowList))) {
       const refusal = this.checkCaller(identity, allowList);
       if (refusal) this.reject(context, refusal);
+      rememberAllowed(identity, allowList);
     }
     this.telemetry?.allowed(identity);
     setCallerIdentity(request, identity);
