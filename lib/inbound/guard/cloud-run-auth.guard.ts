@@ -77,6 +77,8 @@ export class CloudRunAuthGuard implements CanActivate {
   private readonly routes: RouteMetadataReader;
   /** One warning per refusal reason per minute, the rest at debug. */
   private readonly rejections = new OperatorLog(this.logger);
+  /** See {@link decisionMetrics}. */
+  private metricsOfDecisions: InboundTelemetry | null | undefined;
   /** Whether `checkCaller()` is this class's own, whose passes can be remembered. */
   private readonly defaultCallerCheck: boolean;
 
@@ -207,11 +209,23 @@ export class CloudRunAuthGuard implements CanActivate {
     text: string,
     offset = 0,
   ): true | undefined {
-    const started = this.telemetry?.startLookup();
+    const metrics = this.decisionMetrics();
+    const started = metrics?.startLookup();
     const identity = verifier.cachedIdentity(text, offset);
     if (!identity) return undefined;
-    this.telemetry?.verified(started, true);
+    metrics?.verified(started, true);
     return this.authorize(context, request, identity);
+  }
+
+  /**
+   * `telemetry` when it records metrics, else `null`, so that an allowed request without metrics
+   * reads nothing of it. Decided on first use: `telemetry` is injected after construction.
+   */
+  private decisionMetrics(): InboundTelemetry | null {
+    if (this.metricsOfDecisions === undefined) {
+      this.metricsOfDecisions = this.telemetry?.recordsMetrics ? this.telemetry : null;
+    }
+    return this.metricsOfDecisions;
   }
 
   /** Verifies `token` (timed for telemetry), then applies the route's allow-list; refusals are rejections. */
@@ -243,7 +257,7 @@ export class CloudRunAuthGuard implements CanActivate {
       if (refusal) this.reject(context, refusal);
       rememberAllowed(identity, allowList);
     }
-    this.telemetry?.allowed(identity);
+    this.decisionMetrics()?.allowed(identity);
     setCallerIdentity(request, identity);
     return true;
   }

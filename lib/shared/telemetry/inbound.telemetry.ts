@@ -46,6 +46,11 @@ export class InboundTelemetry {
     else this.allowedSeries = this.decisions?.seriesFor('allowed', { ...this.labels, outcome: 'allowed' });
   }
 
+  /** Whether decisions are counted (an OpenTelemetry `MeterProvider` was registered); else only refusals add span events. */
+  get recordsMetrics(): boolean {
+    return this.decisions !== undefined;
+  }
+
   /** Cache lookups left before the next one is timed. */
   private lookupsUntilTimed = 0;
 
