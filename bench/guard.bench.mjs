@@ -21,7 +21,8 @@ const ROUNDS = Number(process.env.GUARD_BENCH_ROUNDS) || 6;
 /** Segments of the interleaved measurement, each DURATION_S long. */
 const SEGMENTS = Number(process.env.GUARD_BENCH_SEGMENTS) || 5;
 // `control` is a second allow-all route: its difference from `noop` is the method's own error.
-const ROUTES = ['open', 'noop', 'control', 'guarded'];
+// `before` is the guard of another build (GUARD_BENCH_BEFORE, see bench/processes/guarded-app.mjs).
+const ROUTES = ['open', 'noop', 'control', 'guarded', ...(process.env.GUARD_BENCH_BEFORE ? ['before'] : [])];
 
 const emu = await startEmulator();
 const tokens = Array.from({ length: CALLERS }, (_, i) =>
@@ -173,6 +174,7 @@ try {
       const guardMicros = of((x) => x.guarded - x.noop);
       const anyGuardMicros = of((x) => x.noop - x.open);
       const controlMicros = of((x) => x.control - x.noop);
+      const beforeMicros = process.env.GUARD_BENCH_BEFORE ? of((x) => x.before - x.noop) : undefined;
       // Against the CPU per request of the same routes under load (above): the interleaved times
       // leave out what every request costs before Node hands it over (reading and parsing it).
       const loaded = rows.find((r) => r.platform === platform && r.metrics === 'off');
@@ -193,6 +195,14 @@ try {
         anyGuardMicros: round(anyGuardMicros, 2),
         guardMicros: round(guardMicros, 2),
         controlMicros: round(controlMicros, 2),
+        beforeMicros: beforeMicros === undefined ? undefined : round(beforeMicros, 2),
+        afterVsBefore:
+          beforeMicros === undefined
+            ? undefined
+            : round(
+                of((x) => (x.guarded - x.noop) / (x.before - x.noop)),
+                3,
+              ),
         guardSegments: segments.map((x) => round(x.guarded - x.noop, 2)).join(' '),
         vsNoop: round(loaded.noopCpu / (loaded.noopCpu + guardMicros), 3),
         vsOpen: round(loaded.openCpu / (loaded.openCpu + anyGuardMicros + guardMicros), 3),
@@ -260,6 +270,12 @@ printTable(
     ['anyGuardMicros', 'allow-all − unguarded µs'],
     ['guardMicros', 'guarded − allow-all µs'],
     ['controlMicros', 'allow-all − allow-all (control) µs'],
+    ...(process.env.GUARD_BENCH_BEFORE
+      ? [
+          ['beforeMicros', 'GUARD_BENCH_BEFORE build − allow-all µs'],
+          ['afterVsBefore', 'this build / that build'],
+        ]
+      : []),
     ['guardSegments', 'guarded − allow-all per segment'],
     ['vsNoop', 'guarded / allow-all guard (under load)'],
     ['vsOpen', 'guarded / unguarded (under load)'],

@@ -5,6 +5,8 @@
 // application does, and collected every few seconds (into memory) while the load runs.
 // With `timed`, the CPU time from the moment Node hands a request over to the moment its response
 // is written is added up per path, for the parent to ask for (`routeCpu`) and reset (`resetRouteCpu`).
+// With GUARD_BENCH_BEFORE=<the ESM entry of another build of this package> in the environment, a
+// `/before` route is guarded by that build's CloudRunAuthGuard (its module imported too).
 // Plain JavaScript, so decorators are applied by calling them, as compiled TypeScript does.
 import { Controller, Get, Injectable, Module, UseGuards } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -17,9 +19,12 @@ import {
   PeriodicExportingMetricReader,
 } from '@opentelemetry/sdk-metrics';
 import { CloudRunAuthGuard, CloudRunAuthModule } from 'nestjs-cloud-run-auth';
+import { resolve } from 'node:path';
 import { answer, reportReady } from '../support/processes.mjs';
 
 const [platform, audience, certsUrl, ...flags] = process.argv.slice(2);
+const before = process.env.GUARD_BENCH_BEFORE && (await import(resolve(process.env.GUARD_BENCH_BEFORE)));
+const inbound = { audience, certsUrl, allowedCallers: ['*@emulator-project.iam.gserviceaccount.com'] };
 /** Collections while a round runs: their cost is part of what is measured. */
 const EXPORT_INTERVAL_MS = 2000;
 
@@ -55,6 +60,10 @@ class BenchController {
   guarded() {
     return { ok: true };
   }
+
+  before() {
+    return { ok: true };
+  }
 }
 const method = (name) => [
   BenchController.prototype,
@@ -69,14 +78,17 @@ Get('control')(...method('control'));
 UseGuards(AllowAllGuard)(...method('control'));
 Get('guarded')(...method('guarded'));
 UseGuards(CloudRunAuthGuard)(...method('guarded'));
+if (before) {
+  Get('before')(...method('before'));
+  UseGuards(before.CloudRunAuthGuard)(...method('before'));
+}
 Controller()(BenchController);
 
 class AppModule {}
 Module({
   imports: [
-    CloudRunAuthModule.forRoot({
-      inbound: { audience, certsUrl, allowedCallers: ['*@emulator-project.iam.gserviceaccount.com'] },
-    }),
+    CloudRunAuthModule.forRoot({ inbound }),
+    ...(before ? [before.CloudRunAuthModule.forRoot({ inbound })] : []),
   ],
   controllers: [BenchController],
   providers: [AllowAllGuard],
