@@ -21,12 +21,7 @@ import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-hos
 import { IncomingMessage } from 'node:http';
 import { Socket } from 'node:net';
 import { resolve } from 'node:path';
-import {
-  CLOUD_RUN_AUTH_INBOUND_OPTIONS,
-  CloudRunAuthGuard,
-  CloudRunAuthModule,
-  IdTokenVerifier,
-} from 'nestjs-cloud-run-auth';
+import * as library from 'nestjs-cloud-run-auth';
 import { startEmulator } from 'nestjs-cloud-run-auth/testing';
 import { median, printTable, printTargets, round, target, writeSection } from './support/report.mjs';
 
@@ -48,21 +43,21 @@ const emu = await startEmulator();
 let rows;
 const contexts = [];
 
-/** The guard of `lib` (a build of this package) in an application of its own, built as below. */
+/** The inbound options of every guard here. */
+const auth = (lib) =>
+  lib.CloudRunAuthModule.forRoot({
+    inbound: {
+      audience: AUDIENCE,
+      certsUrl: emu.certsUrl,
+      allowedCallers: ['*@emulator-project.iam.gserviceaccount.com'],
+    },
+  });
+
+/** The guard of `lib` (a build of this package) in an application context of its own. */
 async function guardOf(lib) {
-  class BeforeModule {}
-  Module({
-    imports: [
-      lib.CloudRunAuthModule.forRoot({
-        inbound: {
-          audience: AUDIENCE,
-          certsUrl: emu.certsUrl,
-          allowedCallers: ['*@emulator-project.iam.gserviceaccount.com'],
-        },
-      }),
-    ],
-  })(BeforeModule);
-  const context = await NestFactory.createApplicationContext(BeforeModule, { logger: false });
+  class AppModule {}
+  Module({ imports: [auth(lib)] })(AppModule);
+  const context = await NestFactory.createApplicationContext(AppModule, { logger: false });
   contexts.push(context);
   return new lib.CloudRunAuthGuard(
     context.get(lib.CLOUD_RUN_AUTH_INBOUND_OPTIONS),
@@ -71,22 +66,7 @@ async function guardOf(lib) {
   );
 }
 try {
-  const auth = () =>
-    CloudRunAuthModule.forRoot({
-      inbound: {
-        audience: AUDIENCE,
-        certsUrl: emu.certsUrl,
-        allowedCallers: ['*@emulator-project.iam.gserviceaccount.com'],
-      },
-    });
-  class AppModule {}
-  Module({ imports: [auth()] })(AppModule);
-  const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
-  const guard = new CloudRunAuthGuard(
-    app.get(CLOUD_RUN_AUTH_INBOUND_OPTIONS),
-    app.get(IdTokenVerifier),
-    app.get(Reflector),
-  );
+  const guard = await guardOf(library);
   const allowAll = { canActivate: () => true };
   const before = process.env.GUARD_HIT_BEFORE && (await guardOf(await import(resolve(process.env.GUARD_HIT_BEFORE))));
 
@@ -96,9 +76,9 @@ try {
   const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 1000 });
   metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
   class MeteredModule {}
-  Module({ imports: [auth()], providers: [CloudRunAuthGuard] })(MeteredModule);
+  Module({ imports: [auth(library)], providers: [library.CloudRunAuthGuard] })(MeteredModule);
   const metered = await NestFactory.createApplicationContext(MeteredModule, { logger: false });
-  const meteredGuard = metered.get(CloudRunAuthGuard);
+  const meteredGuard = metered.get(library.CloudRunAuthGuard);
 
   const tokens = Array.from({ length: CALLERS }, (_, i) =>
     emu.mintIdToken({ aud: AUDIENCE, email: `caller-${i}@emulator-project.iam.gserviceaccount.com` }),
@@ -195,7 +175,6 @@ try {
         : undefined,
     });
   }
-  await app.close();
   await metered.close();
   for (const context of contexts) await context.close();
   metrics.disable();
