@@ -35,12 +35,12 @@ export function readTokenHeader(
   maxBytes: number,
   rawHeaders?: readonly string[],
 ): TokenHeader {
-  return readSingleHeader(
-    headers,
-    headers[SERVERLESS] !== undefined ? SERVERLESS : AUTHORIZATION,
-    maxBytes,
-    rawHeaders,
-  );
+  return readSingleHeader(headers, tokenHeaderName(headers), maxBytes, rawHeaders);
+}
+
+/** `X-Serverless-Authorization` when the request has it, else `Authorization` (see {@link readTokenHeader}). */
+function tokenHeaderName(headers: RequestHeaders): TokenHeaderName {
+  return headers[SERVERLESS] !== undefined ? SERVERLESS : AUTHORIZATION;
 }
 
 /**
@@ -69,7 +69,7 @@ export function tokenHeaderValue(
   maxBytes: number,
   rawHeaders?: readonly string[],
 ): string | undefined {
-  const name = headers[SERVERLESS] !== undefined ? SERVERLESS : AUTHORIZATION;
+  const name = tokenHeaderName(headers);
   const value = headers[name];
   return singleHeaderFailure(value, name, maxBytes, rawHeaders) === undefined ? (value as string) : undefined;
 }
@@ -134,7 +134,7 @@ function occurrences(rawHeaders: readonly string[], name: TokenHeaderName): numb
   let count = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const key = rawHeaders[i]!;
-    if (key.length === name.length && (key === usual || key === name || equalsLowercase(key, name))) count += 1;
+    if (key === usual || equalsLowercase(key, name)) count += 1;
   }
   return count;
 }
@@ -142,6 +142,7 @@ function occurrences(rawHeaders: readonly string[], name: TokenHeaderName): numb
 /** Whether `key` is `lowercase` in any case, without building a lowercased copy of every header name. */
 function equalsLowercase(key: string, lowercase: string): boolean {
   if (key.length !== lowercase.length) return false;
+  if (key === lowercase) return true;
   for (let i = 0; i < key.length; i++) {
     const c = key.charCodeAt(i);
     const l = lowercase.charCodeAt(i);

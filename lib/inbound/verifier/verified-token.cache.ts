@@ -1,13 +1,14 @@
 interface Entry<T> {
-  /** The full token: a lookup by key is a hit only for this very token (also `lastText.slice(lastOffset)`). */
-  token: string;
+  /**
+   * The text the token was last found in (the token itself, or a header value), and where in it
+   * the token starts: a lookup by key is a hit only for this very token, `text.slice(offset)`.
+   */
+  text: string;
+  offset: number;
   value: T;
   expiresAtMs: number;
   /** When it was last put at the most recent end, counted in such moves. */
   position: number;
-  /** The text the token was last found in, at `lastOffset` (a header value): the same text again is a hit without a slice. */
-  lastText: string;
-  lastOffset: number;
 }
 
 /**
@@ -71,14 +72,11 @@ export class VerifiedTokenCache<T> {
     if (entry === undefined) return undefined;
     // The text the token was last found in, again: two whole strings compare in one step, where
     // a slice is compared by a slower route (and must be made first).
-    if (offset !== entry.lastOffset || text !== entry.lastText) {
+    if (offset !== entry.offset || text !== entry.text) {
       // A slice and === compare the bytes at once (endsWith compares one character at a time).
-      const token = offset === 0 ? text : text.slice(offset);
-      if (token !== entry.token) return undefined;
-      // The token then points into the text kept, so an entry holds one copy of it.
-      entry.token = token;
-      entry.lastText = text;
-      entry.lastOffset = offset;
+      if (tokenIn(text, offset) !== tokenIn(entry.text, entry.offset)) return undefined;
+      entry.text = text;
+      entry.offset = offset;
     }
     if (nowMs >= entry.expiresAtMs) {
       this.entries.delete(key);
@@ -97,7 +95,7 @@ export class VerifiedTokenCache<T> {
     if (this.maxEntries === 0) return;
     const key = this.keyOf(token);
     this.entries.delete(key);
-    this.entries.set(key, { token, value, expiresAtMs, position: ++this.moves, lastText: token, lastOffset: 0 });
+    this.entries.set(key, { text: token, offset: 0, value, expiresAtMs, position: ++this.moves });
     if (this.entries.size > this.maxEntries) {
       this.entries.delete(this.entries.keys().next().value!);
     }
@@ -117,6 +115,11 @@ export class VerifiedTokenCache<T> {
     }
     return offset === 0 ? text : text.slice(offset);
   }
+}
+
+/** The token that starts at `offset` in `text`. */
+function tokenIn(text: string, offset: number): string {
+  return offset === 0 ? text : text.slice(offset);
 }
 
 /** FNV-1a over the KEY_LENGTH characters before `end`, kept within a small integer (31 bits). */
