@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { hostActivity, hostSample } from './support/host.mjs';
 import { printTable, readResults, RESULTS_FILE, round, writeResults } from './support/report.mjs';
 
 const BENCHES = [
@@ -60,13 +61,18 @@ writeResults({
 });
 
 const failed = [];
+// How quiet the machine was while each script ran: the scripts' ratios survive noise, but not all of it.
+const activity = [];
 for (const name of BENCHES) {
   console.log(`\n## ${name}`);
   const script = fileURLToPath(new URL(`./${name}.bench.mjs`, import.meta.url));
+  const before = hostSample();
   const { status, signal, error } = spawnSync(process.execPath, [script], {
     stdio: 'inherit',
     timeout: PER_BENCH_TIMEOUT_MS,
   });
+  const shares = hostActivity(before, hostSample());
+  if (shares) activity.push({ script: name, ...shares });
   if (status !== 0) {
     failed.push(name);
     console.error(`${name} failed (${error?.message ?? signal ?? `exit code ${status}`})`);
@@ -77,8 +83,22 @@ const results = readResults();
 results.finishedAt = new Date().toISOString();
 results.machine.loadAverageAtEnd = loadavg().map((x) => round(x, 2));
 results.durationSeconds = Math.round((Date.now() - started) / 1000);
+if (activity.length) results.machine.activity = activity;
 if (failed.length) results.failed = failed;
 writeResults(results);
+
+if (activity.length) {
+  printTable(
+    'Machine activity while each script ran (% of all cores’ time)',
+    [
+      ['script', 'Script'],
+      ['benchPercent', 'the script’s processes'],
+      ['othersPercent', 'other processes'],
+      ['stealPercent', 'steal (other guests of the host)'],
+    ],
+    activity,
+  );
+}
 
 const targets = Object.values(results).flatMap((section) => section?.targets ?? []);
 printTable(
