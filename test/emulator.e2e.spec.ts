@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'node:http';
+import { IdTokenVerifier } from '../lib/index.js';
 import { startEmulator, type Emulator } from '../lib/testing/index.js';
-import { payloadOf } from './utils/tokens.js';
+import { payloadOf, rejection } from './utils/tokens.js';
 
 const IDENTITY = '/computeMetadata/v1/instance/service-accounts/default/identity?audience=https://x.example';
 
@@ -135,6 +136,47 @@ describe('emulator default record bound', () => {
       expect(dropped.every((i) => i < 500)).toBe(true);
     } finally {
       await emu.close();
+    }
+  });
+});
+
+describe('emulator signing keys', () => {
+  const modulusOf = async (emu: Emulator) => {
+    const { keys } = (await (await fetch(emu.certsUrl)).json()) as { keys: { kid: string; n: string }[] };
+    return keys.map(({ kid, n }) => ({ kid, n }));
+  };
+  const audience = 'https://x.example';
+
+  it('reuses a closed emulator’s RSA pair under a new kid; its tokens are refused by the next emulator', async () => {
+    const first = await startEmulator();
+    const [before] = await modulusOf(first);
+    const old = first.mintIdToken({ aud: audience });
+    await first.close();
+
+    const next = await startEmulator();
+    try {
+      const [after] = await modulusOf(next);
+      expect(after!.n).toBe(before!.n);
+      expect(after!.kid).not.toBe(before!.kid);
+      const verifier = new IdTokenVerifier({ audience, certsUrl: next.certsUrl });
+      expect((await rejection(verifier.verify(old))).reason).toBe('unknown_kid');
+      await expect(verifier.verify(next.mintIdToken({ aud: audience }))).resolves.toMatchObject({ audience });
+    } finally {
+      await next.close();
+    }
+  });
+
+  it('never gives emulators that run at the same time the same key, rotated keys included', async () => {
+    const a = await startEmulator();
+    a.rotateKeys();
+    const b = await startEmulator();
+    const c = await startEmulator();
+    try {
+      const moduli = (await Promise.all([a, b, c].map(modulusOf))).flat().map(({ n }) => n);
+      expect(moduli).toHaveLength(4);
+      expect(new Set(moduli).size).toBe(4);
+    } finally {
+      await Promise.all([a.close(), b.close(), c.close()]);
     }
   });
 });

@@ -7,6 +7,7 @@ import { Principals } from './principals.js';
 import {
   createIapSigningKey,
   createSigningKey,
+  recycleSigningKeys,
   signIapJwt,
   signJwt,
   toIapJwk,
@@ -69,6 +70,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       .slice(0, 21);
 
   let keys: SigningKey[] = [createSigningKey()];
+  /** Every signing key this emulator made, recycled when it closes. */
+  const signingKeys = [...keys];
   const iapKey = createIapSigningKey();
   let recorded: RecordedRequest[] = [];
   let failures: Failure[] = [];
@@ -258,6 +261,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     mintIapAssertion,
     rotateKeys({ dropPrevious = false } = {}) {
       const key = createSigningKey();
+      signingKeys.push(key);
       keys = dropPrevious ? [key] : [key, ...keys.slice(0, 2)];
       return key.kid;
     },
@@ -272,7 +276,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     },
     close() {
       for (const socket of sockets) socket.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
+      return new Promise<void>((resolve) =>
+        server.close(() => {
+          recycleSigningKeys(signingKeys.splice(0));
+          resolve();
+        }),
+      );
     },
   };
 }
