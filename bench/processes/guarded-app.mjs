@@ -44,6 +44,15 @@ class AllowAllGuard {
 }
 Injectable()(AllowAllGuard);
 
+/**
+ * CloudRunAuthGuard without its telemetry: in an application with metrics on, the difference
+ * between `/guarded` and `/unmetered` is what metrics cost the guard, measured in one process.
+ */
+class UnmeteredGuard extends CloudRunAuthGuard {}
+// `telemetry` is injected as a property after construction; this accessor keeps it absent.
+Object.defineProperty(UnmeteredGuard.prototype, 'telemetry', { get: () => null, set: () => {} });
+Injectable()(UnmeteredGuard);
+
 class BenchController {
   open() {
     return { ok: true };
@@ -64,6 +73,10 @@ class BenchController {
   before() {
     return { ok: true };
   }
+
+  unmetered() {
+    return { ok: true };
+  }
 }
 const method = (name) => [
   BenchController.prototype,
@@ -78,6 +91,8 @@ Get('control')(...method('control'));
 UseGuards(AllowAllGuard)(...method('control'));
 Get('guarded')(...method('guarded'));
 UseGuards(CloudRunAuthGuard)(...method('guarded'));
+Get('unmetered')(...method('unmetered'));
+UseGuards(UnmeteredGuard)(...method('unmetered'));
 if (before) {
   Get('before')(...method('before'));
   UseGuards(before.CloudRunAuthGuard)(...method('before'));
