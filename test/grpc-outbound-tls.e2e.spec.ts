@@ -9,7 +9,7 @@ import { restoreEnvAfterEach } from './utils/env.js';
 import { freePort, startGrpcCaller, startGuardedGrpcApp, type GuardedGrpcApp } from './utils/grpc-app.js';
 
 // grpc-js reads GRPC_DEFAULT_SSL_ROOTS_FILE_PATH once, when it loads: set before anything imports it.
-// (Each test file runs in a process of its own.) The file itself is read at the first TLS channel.
+// (This file has modules of its own: OWN_MODULES in vitest.config.ts.) The file itself is read at the first TLS channel.
 const ROOTS = await vi.hoisted(async () => {
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');

@@ -6,8 +6,8 @@ import { createMetadataServer } from './metadata-server.js';
 import { Principals } from './principals.js';
 import {
   createIapSigningKey,
-  createSigningKey,
   recycleSigningKeys,
+  reuseOrCreateSigningKey,
   signIapJwt,
   signJwt,
   toIapJwk,
@@ -69,7 +69,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       .toString()
       .slice(0, 21);
 
-  let keys: SigningKey[] = [createSigningKey()];
+  let keys: SigningKey[] = [reuseOrCreateSigningKey()];
   /** Every signing key this emulator made, recycled when it closes. */
   const signingKeys = [...keys];
   const iapKey = createIapSigningKey();
@@ -260,7 +260,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     mintIdToken: mint,
     mintIapAssertion,
     rotateKeys({ dropPrevious = false } = {}) {
-      const key = createSigningKey();
+      const key = reuseOrCreateSigningKey();
       signingKeys.push(key);
       keys = dropPrevious ? [key] : [key, ...keys.slice(0, 2)];
       return key.kid;

@@ -18,13 +18,25 @@ type KeyPair = Pick<SigningKey, 'privateKey' | 'publicKey'>;
 const sparePairs: KeyPair[] = [];
 const MAX_SPARE_PAIRS = 8;
 
-/** A 2048-bit RSA key (the size Google uses for ID tokens) with a new kid; the pair of a closed emulator when there is one. */
+/** Generates a 2048-bit RSA key, the size Google uses for ID tokens. */
 export function createSigningKey(): SigningKey {
-  const { privateKey, publicKey } = sparePairs.pop() ?? generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return withNewKid(generateKeyPairSync('rsa', { modulusLength: 2048 }));
+}
+
+/**
+ * {@link createSigningKey}, or the pair of a closed emulator under a new kid when there is one.
+ * Only for keys whose private half never leaves the emulator (its ID-token signing keys).
+ */
+export function reuseOrCreateSigningKey(): SigningKey {
+  const spare = sparePairs.pop();
+  return spare ? withNewKid(spare) : createSigningKey();
+}
+
+function withNewKid({ privateKey, publicKey }: KeyPair): SigningKey {
   return { kid: randomBytes(20).toString('hex'), privateKey, publicKey };
 }
 
-/** Hands the pairs of keys nothing signs with any more (a closed emulator's) to later {@link createSigningKey} calls. */
+/** Hands the pairs of keys nothing signs with any more (a closed emulator's) to later {@link reuseOrCreateSigningKey} calls. */
 export function recycleSigningKeys(keys: readonly SigningKey[]): void {
   for (const { privateKey, publicKey } of keys) {
     if (sparePairs.length === MAX_SPARE_PAIRS) return;

@@ -1,35 +1,30 @@
-import { createHmac, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { encodeSegment } from '../../lib/shared/jwt/jwt.codec.js';
 import { signEs256Jwt, signRs256Jwt } from '../../lib/shared/jwt/jwt.signer.js';
-import type { SigningKey } from '../../lib/testing/signing-key.js';
+import { createIapSigningKey, createSigningKey, type SigningKey } from '../../lib/testing/signing-key.js';
 import type { Emulator } from '../../lib/testing/index.js';
 import { IdTokenProvider, TokenVerificationError } from '../../lib/index.js';
 
 /**
  * A key made on first use: most files importing this one never need it, and an RSA key takes a
- * noticeable time to generate. Its own pair, never one an emulator had.
+ * noticeable time to generate.
  */
-function keyOnFirstUse(type: 'rsa' | 'ec'): Pick<SigningKey, 'privateKey' | 'publicKey'> {
-  let pair: Pick<SigningKey, 'privateKey' | 'publicKey'> | undefined;
-  const get = () =>
-    (pair ??=
-      type === 'rsa'
-        ? generateKeyPairSync('rsa', { modulusLength: 2048 })
-        : generateKeyPairSync('ec', { namedCurve: 'P-256' }));
+function keyOnFirstUse(create: () => SigningKey): Pick<SigningKey, 'privateKey' | 'publicKey'> {
+  let key: SigningKey | undefined;
   return {
     get privateKey() {
-      return get().privateKey;
+      return (key ??= create()).privateKey;
     },
     get publicKey() {
-      return get().publicKey;
+      return (key ??= create()).publicKey;
     },
   };
 }
 
 /** A key the attacker controls: never published in the JWKS. */
-export const attackerKey = keyOnFirstUse('rsa');
+export const attackerKey = keyOnFirstUse(createSigningKey);
 /** An EC P-256 key the attacker controls: never published in IAP's JWKS. */
-export const attackerIapKey = keyOnFirstUse('ec');
+export const attackerIapKey = keyOnFirstUse(createIapSigningKey);
 
 export const nowSeconds = () => Math.floor(Date.now() / 1000);
 
