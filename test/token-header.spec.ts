@@ -105,7 +105,24 @@ describe('the header value of the cache lookup', () => {
       'array',
       'too large',
       'serverless repeated',
+      'set by middleware',
     ]);
+  });
+
+  it('refuses a header the client did not send (a framework or middleware wrote it into headers)', () => {
+    const headers = { authorization: 'Bearer m' };
+    expect(readTokenHeader(headers, 64, ['X-Forwarded-Authorization', 'Bearer m'])).toEqual({
+      failure: 'header_not_sent',
+      header: 'authorization',
+    });
+    // Mercurius copies a connection_init payload's headers into a subscription's upgrade request.
+    const injected = { authorization: 'Bearer a', 'x-serverless-authorization': 'Bearer forged' };
+    expect(readTokenHeader(injected, 64, ['Authorization', 'Bearer a'])).toEqual({
+      failure: 'header_not_sent',
+      header: 'x-serverless-authorization',
+    });
+    // Without raw headers, headers is all there is (the guard then refuses stripped tokens).
+    expect(readTokenHeader(headers, 64)).toEqual({ value: 'Bearer m', header: 'authorization' });
   });
 });
 

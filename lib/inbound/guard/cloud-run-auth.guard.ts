@@ -19,6 +19,7 @@ import type { CallerIdentity } from '../verifier/caller-identity.interface.js';
 import { allowedBefore, rememberAllowed } from '../verifier/caller-identity.factory.js';
 import { IapAssertionVerifier } from '../verifier/iap-assertion.verifier.js';
 import { IdTokenVerifier } from '../verifier/id-token.verifier.js';
+import { SignedJwtVerifier } from '../verifier/signed-jwt.verifier.js';
 import {
   challengeFor,
   exceptionFor,
@@ -49,9 +50,15 @@ interface HttpRequestLike {
   raw?: { rawHeaders?: string[] };
 }
 
-// Compared by identity only, never called: tells whether a subclass replaced verify().
+// Compared by identity only, never called: tells whether a subclass replaced verify() (of either verifier).
 // eslint-disable-next-line @typescript-eslint/unbound-method
-const defaultVerify = IdTokenVerifier.prototype.verify;
+const defaultVerify = SignedJwtVerifier.prototype.verify;
+
+/**
+ * Whether the token header was read as the client sent it (found once in the raw headers, or
+ * gRPC metadata): only there can Cloud Run have checked a token whose signature it removed.
+ */
+type HeaderChecked = boolean;
 
 /**
  * Verifies the Google ID token or, with `inbound.iap`, the IAP assertion of each request (see
@@ -113,6 +120,7 @@ export class CloudRunAuthGuard implements CanActivate {
       const request = this.getRequest(context);
       const headers = request.headers ?? {};
       const rawHeaders = this.getRawHeaders(request);
+      const checked = rawHeaders !== undefined;
       const iapHeader = this.options.iap && readIapAssertionHeader(headers, this.options, rawHeaders);
       if (iapHeader) return this.verifyIapAndAuthorize(context, request, iapHeader);
       // After the repetition and size checks, the verifier's cache is asked before the b64token
@@ -122,12 +130,13 @@ export class CloudRunAuthGuard implements CanActivate {
       if (this.verifier.verify === defaultVerify) {
         const value = tokenHeaderValue(headers, this.options.maxHeaderBytes, rawHeaders);
         const offset = value === undefined ? -1 : bearerCredentialsOffset(value);
-        const allowed = offset < 0 ? undefined : this.authorizeCached(context, request, this.verifier, value!, offset);
+        const allowed =
+          offset < 0 ? undefined : this.authorizeCached(context, request, checked, this.verifier, value!, offset);
         if (allowed) return allowed;
       }
       // A miss, or a refusal: the header's checks again, this time saying what failed.
       const header = readTokenHeader(headers, this.options.maxHeaderBytes, rawHeaders);
-      return this.verifyAndAuthorize(context, request, header);
+      return this.verifyAndAuthorize(context, request, checked, header);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -141,9 +150,11 @@ export class CloudRunAuthGuard implements CanActivate {
     const metadata = grpcMetadata(context);
     try {
       if (metadata) {
+        // Metadata is the call's HTTP/2 headers as the client sent them.
         return await this.verifyAndAuthorize(
           context,
           metadata,
+          true,
           readGrpcTokenHeader(metadata, this.options.maxHeaderBytes),
         );
       }
@@ -180,14 +191,20 @@ export class CloudRunAuthGuard implements CanActivate {
       value: /^bearer +/i.test(value) ? value : `Bearer ${value}`,
       header: 'authorization',
     };
-    return this.verifyAndAuthorize(context, identityCarrier(context) ?? {}, header);
+    // Whatever extractToken read (message data, a handshake), Cloud Run cannot have checked it as a header.
+    return this.verifyAndAuthorize(context, identityCarrier(context) ?? {}, false, header);
   }
 
-  private async verifyAndAuthorize(context: ExecutionContext, request: object, header: TokenHeader): Promise<boolean> {
+  private async verifyAndAuthorize(
+    context: ExecutionContext,
+    request: object,
+    checked: HeaderChecked,
+    header: TokenHeader,
+  ): Promise<boolean> {
     if ('failure' in header) return this.reject(context, rejectionForHeader(header.failure, header.header));
     const token = bearerToken(header.value);
     if (token === undefined) return this.reject(context, rejectionForHeader('malformed_header', header.header));
-    return this.verifyWith(context, request, this.verifier, token);
+    return this.verifyWith(context, request, checked, this.verifier, token);
   }
 
   /** The same for an IAP assertion (a bare JWT): it decides alone, whatever other headers say. */
@@ -195,9 +212,11 @@ export class CloudRunAuthGuard implements CanActivate {
     if ('failure' in header) return this.reject(context, rejectionForHeader(header.failure, header.header));
     // Built here only when the guard was constructed outside dependency injection.
     const verifier = (this.iapVerifier ??= new IapAssertionVerifier(this.options.iap!));
+    // IAP assertions are never stripped: whether the header was checked does not matter.
     return (
-      this.authorizeCached(context, request, verifier, header.value) ??
-      this.verifyWith(context, request, verifier, header.value)
+      (verifier.verify === defaultVerify
+        ? this.authorizeCached(context, request, true, verifier, header.value)
+        : undefined) ?? this.verifyWith(context, request, true, verifier, header.value)
     );
   }
 
@@ -205,6 +224,7 @@ export class CloudRunAuthGuard implements CanActivate {
   private authorizeCached(
     context: ExecutionContext,
     request: object,
+    checked: HeaderChecked,
     verifier: TokenVerifier,
     text: string,
     offset = 0,
@@ -214,7 +234,7 @@ export class CloudRunAuthGuard implements CanActivate {
     const identity = verifier.cachedIdentity(text, offset);
     if (!identity) return undefined;
     metrics?.verified(started, true);
-    return this.authorize(context, request, identity);
+    return this.authorize(context, request, checked, identity);
   }
 
   /**
@@ -232,6 +252,7 @@ export class CloudRunAuthGuard implements CanActivate {
   private async verifyWith(
     context: ExecutionContext,
     request: object,
+    checked: HeaderChecked,
     verifier: TokenVerifier,
     token: string,
   ): Promise<true> {
@@ -244,21 +265,39 @@ export class CloudRunAuthGuard implements CanActivate {
       return this.reject(context, this.toRejection(error));
     }
     this.telemetry?.verified(started, false);
-    return this.authorize(context, request, identity);
+    return this.authorize(context, request, checked, identity);
   }
 
-  /** Applies the route's allow-list to a verified identity; throws the refusal. */
-  private authorize(context: ExecutionContext, request: object, identity: CallerIdentity): true {
+  /**
+   * Applies the route's allow-list to a verified identity and records it where `@Caller()` reads
+   * it (and on `request`, when `getRequest()` returned another object); throws the refusal.
+   */
+  private authorize(
+    context: ExecutionContext,
+    request: object,
+    checked: HeaderChecked,
+    identity: CallerIdentity,
+  ): true {
+    if (!identity.signatureVerified && !checked) {
+      this.reject(context, {
+        status: 401,
+        reason: 'stripped_token_unchecked',
+        detail: 'a token whose signature Cloud Run removed was not read from a header the client sent',
+      });
+    }
     const allowList = this.getAllowList(context);
-    // The default check decides by identity and list alone, so a pass is remembered on the
-    // identity; an overridden one may decide otherwise each time.
+    // The stock check decides by identity and list alone, so its pass is remembered on the
+    // identity (shared by every guard); an overridden one is asked every time and never
+    // remembered, so that a looser subclass cannot widen the stock guard.
     if (allowList && !(this.defaultCallerCheck && allowedBefore(identity, allowList))) {
       const refusal = this.checkCaller(identity, allowList);
       if (refusal) this.reject(context, refusal);
-      rememberAllowed(identity, allowList);
+      if (this.defaultCallerCheck) rememberAllowed(identity, allowList);
     }
     this.decisionMetrics()?.allowed(identity);
-    setCallerIdentity(request, identity);
+    const carrier = identityCarrier(context);
+    if (carrier !== undefined) setCallerIdentity(carrier, identity);
+    if (carrier !== request) setCallerIdentity(request, identity);
     return true;
   }
 

@@ -9,7 +9,9 @@ export type InboundRejectionReason =
   | 'caller_not_allowed'
   | 'verification_error'
   /** A `ws` or non-gRPC `rpc` context without `inbound.extractToken`. */
-  | 'unsupported_context';
+  | 'unsupported_context'
+  /** A token whose signature Cloud Run removed, from somewhere Cloud Run did not check (not a header the client sent). */
+  | 'stripped_token_unchecked';
 
 /** A refusal, handed to `CloudRunAuthGuard.reject()`. */
 export interface InboundRejection {
@@ -65,6 +67,8 @@ function describeFailure(failure: TokenExtractionFailure, header: string | undef
       return header ? `no ${header} header` : 'no X-Serverless-Authorization or Authorization header';
     case 'duplicate_header':
       return `${header} is repeated`;
+    case 'header_not_sent':
+      return `${header} is not among the headers the client sent (copied into the request, e.g. from a connection_init payload)`;
     case 'header_too_large':
       return `${header} exceeds maxHeaderBytes`;
     default:

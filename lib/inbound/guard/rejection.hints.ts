@@ -10,6 +10,8 @@ const HINTS: Record<InboundRejectionReason, string> = {
   missing_token:
     'the caller sent no token: its client must add an ID token (Authorization or X-Serverless-Authorization)',
   duplicate_header: 'the token header is repeated: a proxy or the caller adds a second one',
+  header_not_sent:
+    'tokens are read only from the headers the client sent (for a subscription: the WebSocket upgrade request), never from a connection_init payload',
   header_too_large: 'raise inbound.maxHeaderBytes if this caller is legitimate',
   malformed_header: 'the header must be "Bearer <ID token>"',
   malformed: NOT_GOOGLE,
@@ -40,6 +42,8 @@ const HINTS: Record<InboundRejectionReason, string> = {
     "add the caller to inbound.allowedCallers or the route's @AllowedCallers() if it should be allowed",
   verification_error: 'an unexpected error in verification (a bug or a custom key store); the detail names it',
   unsupported_context: 'set inbound.extractToken to read the token in this execution context',
+  stripped_token_unchecked:
+    "a token without its signature is trusted only in a request header Cloud Run checked; send a signed token here (mode 'verify' checks it)",
 };
 
 /** What to check for `reason`. */

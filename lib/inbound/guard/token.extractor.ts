@@ -2,7 +2,13 @@
 export type RequestHeaders = Record<string, string | string[] | undefined>;
 
 /** Why no token could be taken from a request. */
-export type TokenExtractionFailure = 'missing_token' | 'malformed_header' | 'duplicate_header' | 'header_too_large';
+export type TokenExtractionFailure =
+  | 'missing_token'
+  | 'malformed_header'
+  | 'duplicate_header'
+  | 'header_too_large'
+  /** In `headers` but not in the raw headers the client sent: copied in by a framework (e.g. a `connection_init` payload). */
+  | 'header_not_sent';
 
 /** The header a token is read from. */
 export type TokenHeaderName = 'x-serverless-authorization' | 'authorization' | 'x-goog-iap-jwt-assertion';
@@ -27,8 +33,10 @@ const SPACE = 0x20;
  * hostile: arrays and repeated headers are refused, and values longer than `maxBytes` are
  * refused before any parsing.
  *
- * @param rawHeaders the request's `rawHeaders`, when available, to detect repeated headers
- *   (Node keeps only the first `Authorization` in `headers`).
+ * @param rawHeaders the request's `rawHeaders` (the headers as the client sent them), when
+ *   available: the header must be there exactly once. Node keeps only the first `Authorization`
+ *   in `headers`, and frameworks write into `headers` (Mercurius copies a subscription's
+ *   `connection_init` payload there), so `headers` alone cannot say what the client sent.
  */
 export function readTokenHeader(
   headers: RequestHeaders,
@@ -46,7 +54,8 @@ function tokenHeaderName(headers: RequestHeaders): TokenHeaderName {
 /**
  * The value of the header `name`, with the checks every token header gets before its value is
  * looked at: absent → `missing_token`; an array or repeated in `rawHeaders` → `duplicate_header`
- * (Node joins repeats of most headers into one string); longer than `maxBytes` → `header_too_large`.
+ * (Node joins repeats of most headers into one string); absent from `rawHeaders` →
+ * `header_not_sent`; longer than `maxBytes` → `header_too_large`.
  */
 export function readSingleHeader(
   headers: RequestHeaders,
@@ -82,7 +91,11 @@ function singleHeaderFailure(
   rawHeaders: readonly string[] | undefined,
 ): TokenExtractionFailure | undefined {
   if (value === undefined) return 'missing_token';
-  if (typeof value !== 'string' || (rawHeaders && occurrences(rawHeaders, name) > 1)) return 'duplicate_header';
+  if (typeof value !== 'string') return 'duplicate_header';
+  if (rawHeaders) {
+    const sent = occurrences(rawHeaders, name);
+    if (sent !== 1) return sent === 0 ? 'header_not_sent' : 'duplicate_header';
+  }
   // Header strings hold one char per byte (latin1) in Node, so length is the byte count.
   if (value.length > maxBytes) return 'header_too_large';
   return undefined;
