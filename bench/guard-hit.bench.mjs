@@ -9,7 +9,7 @@
 // adds that build's guard to the same rounds. Put that build inside this checkout (e.g. a copy of
 // an older commit's dist/ in .before/dist) so that it loads the same @nestjs packages.
 import { Controller, Get, Module } from '@nestjs/common';
-import { NestFactory, Reflector } from '@nestjs/core';
+import { NestFactory } from '@nestjs/core';
 import { metrics } from '@opentelemetry/api';
 import {
   AggregationTemporality,
@@ -56,14 +56,11 @@ const auth = (lib) =>
 /** The guard of `lib` (a build of this package) in an application context of its own. */
 async function guardOf(lib) {
   class AppModule {}
-  Module({ imports: [auth(lib)] })(AppModule);
+  // A provider, so that Nest builds it as it builds a guard (whichever way the build injects).
+  Module({ imports: [auth(lib)], providers: [lib.CloudRunAuthGuard] })(AppModule);
   const context = await NestFactory.createApplicationContext(AppModule, { logger: false });
   contexts.push(context);
-  return new lib.CloudRunAuthGuard(
-    context.get(lib.CLOUD_RUN_AUTH_INBOUND_OPTIONS),
-    context.get(lib.IdTokenVerifier),
-    context.get(Reflector),
-  );
+  return context.get(lib.CloudRunAuthGuard);
 }
 try {
   const guard = await guardOf(library);

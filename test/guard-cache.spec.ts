@@ -1,5 +1,4 @@
 import { ForbiddenException, UnauthorizedException, type ExecutionContext, type Type } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import { IncomingMessage } from 'node:http';
 import { Socket } from 'node:net';
@@ -16,6 +15,7 @@ import {
 } from '../lib/index.js';
 import { resolveInboundOptions } from '../lib/inbound/inbound-options.validator.js';
 import { startEmulator, type Emulator } from '../lib/testing/index.js';
+import { bareGuard } from './utils/bare-guard.js';
 import { mint } from './utils/tokens.js';
 
 const AUDIENCE = 'https://orders-abc123-ew.a.run.app';
@@ -88,7 +88,7 @@ describe('CloudRunAuthGuard on a verified-token cache hit', () => {
       maxHeaderBytes: 2048,
     })!;
     const v = verifier ?? new IdTokenVerifier({ audience: AUDIENCE, certsUrl: emu.certsUrl });
-    const guard = new RecordingGuard(inbound, v, new Reflector());
+    const guard = bareGuard(RecordingGuard, inbound, v);
     return { guard, verifier: v };
   };
   const bearer = (token: string) => request([['Authorization', `Bearer ${token}`]]);
@@ -228,10 +228,10 @@ describe('CloudRunAuthGuard on a verified-token cache hit', () => {
           : super.checkCaller(identity, allowList);
       }
     }
-    const guard = new CountingGuard(
+    const guard = bareGuard(
+      CountingGuard,
       inbound,
       new IdTokenVerifier({ audience: AUDIENCE, certsUrl: emu.certsUrl }),
-      new Reflector(),
     );
     const alice = mint(emu, AUDIENCE, { email: ALICE });
     // The first is verified (a promise), the next two answered from the cache (a boolean).

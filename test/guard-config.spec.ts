@@ -13,6 +13,7 @@ async function bootError(
 ) {
   try {
     const moduleRef = await compileGuardedModule(options, controllers);
+    await moduleRef.init();
     await moduleRef.close();
   } catch (error) {
     return error as CloudRunAuthConfigError;

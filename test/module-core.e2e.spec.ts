@@ -3,19 +3,18 @@ import {
   Controller,
   Get,
   Global,
-  Inject,
   Injectable,
   Module,
   Scope,
+  UseGuards,
   type DynamicModule,
   type INestApplication,
   type Provider,
 } from '@nestjs/common';
-import { APP_GUARD, Reflector } from '@nestjs/core';
+import { APP_GUARD } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import {
   Caller,
-  CLOUD_RUN_AUTH_INBOUND_OPTIONS,
   CloudRunAuthConfigError,
   CloudRunAuthGuard,
   CloudRunAuthModule,
@@ -25,7 +24,6 @@ import {
   ServiceClient,
   SkipCloudRunAuth,
   type CallerIdentity,
-  type ResolvedInboundOptions,
 } from '../lib/index.js';
 import type { Emulator } from '../lib/testing/index.js';
 import { type Target } from './utils/target.js';
@@ -248,15 +246,11 @@ describe('guard registration', () => {
     @Module({ providers: [AuditLog], exports: [AuditLog] })
     class AuditModule {}
 
+    /** With a dependency of its own: the guard's are injected as properties, so super() takes nothing. */
     @Injectable()
     class AuditedGuard extends CloudRunAuthGuard {
-      constructor(
-        @Inject(CLOUD_RUN_AUTH_INBOUND_OPTIONS) options: ResolvedInboundOptions,
-        verifier: IdTokenVerifier,
-        reflector: Reflector,
-        private readonly audit: AuditLog,
-      ) {
-        super(options, verifier, reflector);
+      constructor(private readonly audit: AuditLog) {
+        super();
       }
 
       override async canActivate(context: Parameters<CloudRunAuthGuard['canActivate']>[0]): Promise<boolean> {
@@ -304,6 +298,50 @@ describe('guard registration', () => {
       expect((await fetch(`${url}/health`)).status).toBe(200);
       expect(app!.get(AuditLog).entries).toEqual(['AppController.me', 'AppController.me', 'AppController.health']);
       expect(app!.get(AuditedGuard)).toBeInstanceOf(AuditedGuard);
+    });
+
+    /** No constructor at all. */
+    @Injectable()
+    class PlainGuard extends CloudRunAuthGuard {
+      protected override shouldSkip(context: Parameters<CloudRunAuthGuard['canActivate']>[0]): boolean {
+        return context.getHandler().name === 'health' || super.shouldSkip(context);
+      }
+    }
+
+    @Controller('bound')
+    class BoundController {
+      @Get('plain')
+      @UseGuards(PlainGuard)
+      plain(@Caller('email') email: string) {
+        return { email };
+      }
+
+      @Get('audited')
+      @UseGuards(AuditedGuard)
+      audited(@Caller('email') email: string) {
+        return { email };
+      }
+    }
+
+    it.each([
+      ['without a constructor', PlainGuard],
+      ['with a dependency of its own', AuditedGuard],
+    ])('a subclass %s mounts with mount: and binds with @UseGuards()', async (_name, Guard) => {
+      await boot(
+        [AuditModule, CloudRunAuthModule.forRoot({ inbound: { ...inbound(), mount: Guard } })],
+        [],
+        [AppController, BoundController],
+      );
+      await app!.listen(0, '127.0.0.1');
+      const url = (await app!.getUrl()).replace('[::1]', '127.0.0.1');
+      const headers = { authorization: `Bearer ${emu.mintIdToken({ aud: 'https://me.example' })}` };
+      for (const path of ['/me', '/bound/plain', '/bound/audited']) {
+        expect((await fetch(url + path)).status, path).toBe(401);
+        const allowed = await fetch(url + path, { headers });
+        expect(allowed.status, path).toBe(200);
+        expect(await allowed.json(), path).toEqual({ email: emu.serviceAccountEmail });
+      }
+      expect(app!.get(Guard)).toBeInstanceOf(Guard);
     });
 
     it('takes mount for forRootAsync from its own options, not from the factory', async () => {

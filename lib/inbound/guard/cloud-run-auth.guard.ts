@@ -6,6 +6,7 @@ import {
   Optional,
   type CanActivate,
   type ExecutionContext,
+  type OnModuleInit,
 } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { CloudRunAuthConfigError } from '../../shared/errors/config.error.js';
@@ -31,7 +32,7 @@ import { readGrpcTokenHeader, rpcExceptionFor } from './grpc-metadata.reader.js'
 import { readIapAssertionHeader } from './iap-assertion.extractor.js';
 import { graphqlRequest, graphqlResponse, grpcMetadata, identityCarrier } from './request.extractor.js';
 import { receivedAudience, rejectionHint } from './rejection.hints.js';
-import { RouteMetadataReader } from './route-metadata.reader.js';
+import { RouteMetadataReader, type RouteMetadata } from './route-metadata.reader.js';
 import {
   bearerCredentialsOffset,
   bearerToken,
@@ -66,22 +67,30 @@ type HeaderChecked = boolean;
  * for a valid token of a caller not allowed on the route, 503 when signing keys cannot be obtained.
  *
  * Bind with `@UseGuards(CloudRunAuthGuard)`, or on every route with `inbound.mount: true`.
- * Extend it and override the protected hooks to adapt it (other request types, responses);
- * a subclass injects what this constructor takes and is mounted with `inbound.mount: MyGuard`.
- * Using it without `inbound` options fails at boot.
+ * Extend it and override the protected hooks to adapt it (other request types, responses); a
+ * subclass needs no constructor (what the guard uses is injected as properties), and is mounted
+ * with `inbound.mount: MyGuard`. Using it without `inbound` options fails at boot.
  */
 @Injectable()
-export class CloudRunAuthGuard implements CanActivate {
+export class CloudRunAuthGuard implements CanActivate, OnModuleInit {
   protected readonly logger = new Logger('CloudRunAuth');
-  protected readonly options: ResolvedInboundOptions;
-  protected readonly verifier: IdTokenVerifier;
+  /**
+   * The module's resolved `inbound` options; `null` without them (the guard then fails at boot).
+   * @internal
+   */
+  @Optional() @Inject(CLOUD_RUN_AUTH_INBOUND_OPTIONS) protected readonly options!: ResolvedInboundOptions;
+  /** Verifies ID tokens, built by the module from `inbound`. @internal */
+  @Optional() @Inject(IdTokenVerifier) protected readonly verifier!: IdTokenVerifier;
+  /** Reads `@SkipCloudRunAuth()` and `@AllowedCallers()`. */
+  @Inject(Reflector) protected readonly reflector!: Reflector;
   /** Sets `WWW-Authenticate` on 401s; injected as a property so that subclass constructors need not pass it. */
   @Optional() @Inject(HttpAdapterHost) protected readonly adapterHost?: HttpAdapterHost;
   /** Metrics and span events of decisions; absent (`null`) when telemetry is off. Injected as a property, like `adapterHost`. */
   @Optional() @Inject(InboundTelemetry) protected readonly telemetry?: InboundTelemetry | null;
   /** Verifies IAP assertions with `inbound.iap`; injected as a property for the same reason. */
   @Optional() @Inject(IapAssertionVerifier) protected iapVerifier?: IapAssertionVerifier | null;
-  private readonly routes: RouteMetadataReader;
+  /** Made with the injected `reflector` on first use (see {@link routeSettings}). */
+  private routes: RouteMetadataReader | undefined;
   /** One warning per refusal reason per minute, the rest at debug. */
   private readonly rejections = new OperatorLog(this.logger);
   /** See {@link decisionMetrics}. */
@@ -89,22 +98,36 @@ export class CloudRunAuthGuard implements CanActivate {
   /** Whether `checkCaller()` is this class's own, whose passes can be remembered. */
   private readonly defaultCallerCheck: boolean;
 
-  constructor(
-    @Optional() @Inject(CLOUD_RUN_AUTH_INBOUND_OPTIONS) options: ResolvedInboundOptions | null,
-    @Optional() @Inject(IdTokenVerifier) verifier: IdTokenVerifier | null,
-    @Inject(Reflector) protected readonly reflector: Reflector,
-  ) {
-    if (!options || !verifier) {
-      // Fail closed and loud: a guard without configuration must never let a request through.
+  constructor() {
+    this.defaultCallerCheck = this.checkCaller === CloudRunAuthGuard.prototype.checkCaller;
+  }
+
+  /**
+   * Fails the boot, closed and loud, when the module has no `inbound` options: such a guard must
+   * never let a request through. A subclass that overrides this calls `super.onModuleInit()`.
+   */
+  onModuleInit(): void {
+    this.routes ??= this.configured();
+  }
+
+  /** The route settings' reader, once the injected configuration is found complete; throws if it is not. */
+  private configured(): RouteMetadataReader {
+    if (!this.options || !this.verifier) {
       throw new CloudRunAuthConfigError(
         'CloudRunAuthGuard is used but CloudRunAuthModule has no inbound options; set inbound: { audience, allowedCallers }',
         'inbound',
       );
     }
-    this.options = options;
-    this.verifier = verifier;
-    this.routes = new RouteMetadataReader(reflector);
-    this.defaultCallerCheck = this.checkCaller === CloudRunAuthGuard.prototype.checkCaller;
+    return new RouteMetadataReader(this.reflector);
+  }
+
+  /**
+   * The `@SkipCloudRunAuth()` and `@AllowedCallers()` settings of the route. A guard that was
+   * not initialised (a testing module that was compiled but not started) checks its
+   * configuration here instead, so it fails closed just the same.
+   */
+  private routeSettings(context: ExecutionContext): RouteMetadata {
+    return (this.routes ??= this.configured()).read(context);
   }
 
   /**
@@ -306,7 +329,7 @@ export class CloudRunAuthGuard implements CanActivate {
    * its own `@AllowedCallers()`, else the controller's setting.
    */
   protected shouldSkip(context: ExecutionContext): boolean {
-    return this.routes.read(context).skip;
+    return this.routeSettings(context).skip;
   }
 
   /**
@@ -326,7 +349,7 @@ export class CloudRunAuthGuard implements CanActivate {
 
   /** The allow-list of the route: `@AllowedCallers()` on the route, else on the controller, else the module's. */
   protected getAllowList(context: ExecutionContext): CallerAllowList | undefined {
-    return this.routes.read(context).allowList ?? this.options.allowedCallers;
+    return this.routeSettings(context).allowList ?? this.options.allowedCallers;
   }
 
   /** `undefined` when `identity` passes `allowList`, else the refusal. */
