@@ -229,9 +229,7 @@ describe('guard registration', () => {
     expect(appGuards(CloudRunAuthModule.forRoot({ inbound: inbound() }))).toHaveLength(0);
     expect(appGuards(CloudRunAuthModule.forRootAsync({ useFactory: () => ({ inbound: inbound() }) }))).toHaveLength(0);
     expect(appGuards(CloudRunAuthModule.forFeature([{ name: 'a', url: 'https://a.example' }]))).toHaveLength(0);
-    expect(appGuards(CloudRunAuthModule.forRoot({ inbound: { ...inbound(), mount: true } }))).toEqual([
-      { provide: APP_GUARD, useExisting: CloudRunAuthGuard },
-    ]);
+    expect(appGuards(CloudRunAuthModule.forRoot({ inbound: { ...inbound(), mount: true } }))).toHaveLength(1);
     expect(
       appGuards(CloudRunAuthModule.forRootAsync({ mount: true, useFactory: () => ({ inbound: inbound() }) })),
     ).toHaveLength(1);

@@ -34,7 +34,7 @@ const EXPECTED_MAIN_EXPORTS = [
   'TokenVerificationError',
   'getCallerIdentity',
 ];
-const EXPECTED_TESTING_EXPORTS = ['startEmulator'];
+const EXPECTED_TESTING_EXPORTS = ['TEST_CALLER_HEADER', 'startEmulator', 'testCallerGuard'];
 const EXPECTED_GRPC_EXPORTS = ['createGrpcCredentials', 'createIdTokenCallCredentials'];
 const EXPECTED_TERMINUS_EXPORTS = ['CloudRunAuthHealthIndicator'];
 

@@ -1,5 +1,4 @@
 import { Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
 import type { CloudRunAuthGuard } from '../inbound/guard/cloud-run-auth.guard.js';
 import type { ServiceDefinition } from '../outbound/service-definition.interface.js';
 import { resolveServiceDefinitions } from '../outbound/service-definition.validator.js';
@@ -19,7 +18,7 @@ import {
 } from './cloud-run-auth.constants.js';
 import { CloudRunAuthRegistry } from './cloud-run-auth.registry.js';
 import { declare, describeDeclaration, type ModuleDeclaration } from './module-declaration.js';
-import { mountedGuard } from './mounted-guard.js';
+import { mountedGuard, mountProviders } from './mounted-guard.js';
 import type { ResolvedCloudRunAuthOptions } from './resolved-options.interface.js';
 import {
   declaredServiceNames,
@@ -140,7 +139,7 @@ function rootModule(
       },
       ...serviceProviders(services),
       // Only when asked for: an APP_GUARD is global and cannot be taken back by the user.
-      ...(guard ? [guard, { provide: APP_GUARD, useExisting: guard }] : []),
+      ...(guard ? mountProviders(guard) : []),
     ],
     exports: services.map(serviceToken),
   };

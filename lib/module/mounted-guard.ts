@@ -1,4 +1,5 @@
-import type { Type } from '@nestjs/common';
+import { UseGuards, type CanActivate, type ExecutionContext, type Provider, type Type } from '@nestjs/common';
+import { APP_GUARD, ModulesContainer } from '@nestjs/core';
 import { CloudRunAuthGuard } from '../inbound/guard/cloud-run-auth.guard.js';
 
 /** The guard class a `mount` value asks for: `true` → `CloudRunAuthGuard`, a subclass → itself; else `undefined`. */
@@ -7,4 +8,47 @@ export function mountedGuard(mount: unknown): Type<CloudRunAuthGuard> | undefine
   const isGuardClass =
     typeof mount === 'function' && (mount === CloudRunAuthGuard || mount.prototype instanceof CloudRunAuthGuard);
   return isGuardClass ? (mount as Type<CloudRunAuthGuard>) : undefined;
+}
+
+/**
+ * The providers that mount `guard` on every route: the guard itself (so that `app.get(guard)`
+ * finds it), and an `APP_GUARD` that runs the guard as Nest runs a `@UseGuards(guard)`
+ * enhancer. That is what `@nestjs/testing`'s `overrideGuard(guard)` replaces (it never reaches
+ * providers, such as an `APP_GUARD`), so a test's override applies to the mounted guard too.
+ */
+export function mountProviders(guard: Type<CloudRunAuthGuard>): Provider[] {
+  // Its enhancer metadata makes `guard` an injectable of the module it is provided in.
+  class MountedGuardHost {}
+  UseGuards(guard)(MountedGuardHost);
+  return [
+    guard,
+    MountedGuardHost,
+    {
+      provide: APP_GUARD,
+      useFactory: (modules: ModulesContainer) => new MountedGuard(() => enhancerOf(modules, MountedGuardHost, guard)),
+      inject: [ModulesContainer],
+    },
+  ];
+}
+
+/** Runs the guard instance it is given on first use: instances of enhancers exist only once the application is built. */
+class MountedGuard implements CanActivate {
+  private guard: CanActivate | undefined;
+
+  constructor(private readonly resolve: () => CanActivate) {}
+
+  canActivate(context: ExecutionContext) {
+    return (this.guard ??= this.resolve()).canActivate(context);
+  }
+}
+
+/** The instance Nest built for `guard` as an enhancer of `host`, in the module that provides `host`. */
+function enhancerOf(modules: ModulesContainer, host: Type, guard: Type<CloudRunAuthGuard>): CanActivate {
+  for (const module of modules.values()) {
+    if (!module.providers.has(host)) continue;
+    const instance = module.injectables.get(guard)?.instance as CanActivate | undefined;
+    if (instance && typeof instance.canActivate === 'function') return instance;
+  }
+  // Fail closed: a mounted guard that cannot be found must not let requests through.
+  throw new Error(`the mounted ${guard.name} was not built by Nest`);
 }

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import { Certificates } from './certificates.js';
 import { createMetadataServer } from './metadata-server.js';
+import { idTokenClaims, uniqueIdOf } from './id-token.claims.js';
 import { Principals } from './principals.js';
 import {
   createIapSigningKey,
@@ -63,12 +64,6 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   if (!/^[a-z]+-[a-z]+\d+$/.test(region)) {
     throw new RangeError(`region must be a region name such as us-central1, got ${JSON.stringify(region)}`);
   }
-  // A stable numeric subject per email, like Google's unique id.
-  const subjectOf = (who: string) =>
-    BigInt('0x' + Buffer.from(who).toString('hex').slice(0, 26).padEnd(26, '0'))
-      .toString()
-      .slice(0, 21);
-
   let keys: SigningKey[] = [reuseOrCreateSigningKey()];
   /** Every signing key this emulator made, recycled when it closes. */
   const signingKeys = [...keys];
@@ -86,14 +81,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     const iat = Math.floor(Date.now() / 1000);
     const who = typeof claims.email === 'string' ? claims.email : email;
     const payload: Record<string, unknown> = {
-      iss: 'https://accounts.google.com',
-      aud: 'https://service.emulator.run.app',
-      azp: subjectOf(who),
-      sub: subjectOf(who),
-      email,
-      email_verified: true,
-      iat,
-      exp: iat + (mintOptions.lifetimeSeconds ?? lifetime),
+      ...idTokenClaims(who, 'https://service.emulator.run.app', iat, mintOptions.lifetimeSeconds ?? lifetime),
       ...claims,
     };
     for (const [name, value] of Object.entries(payload)) if (value === undefined) delete payload[name];
@@ -106,7 +94,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     const payload: Record<string, unknown> = {
       iss: 'https://cloud.google.com/iap',
       aud: `/projects/${projectNumber}/locations/${region}/services/emulator-service`,
-      sub: `accounts.google.com:${subjectOf(who)}`,
+      sub: `accounts.google.com:${uniqueIdOf(who)}`,
       email: who,
       iat,
       exp: iat + (mintOptions.lifetimeSeconds ?? IAP_ASSERTION_LIFETIME_SECONDS),
@@ -119,8 +107,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const mintFor: EndpointContext['mintIdToken'] = (who, audience, { includeEmail = true, azp } = {}) =>
     mint({
       aud: audience,
-      sub: subjectOf(who),
-      azp: azp ?? subjectOf(who),
+      sub: uniqueIdOf(who),
+      azp: azp ?? uniqueIdOf(who),
       email: includeEmail ? who : undefined,
       email_verified: includeEmail ? true : undefined,
     });

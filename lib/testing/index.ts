@@ -1,2 +1,3 @@
 export { startEmulator } from './emulator.js';
 export type { Emulator, EmulatorOptions, FailOptions, MintOptions, RecordedRequest } from './emulator.interface.js';
+export { TEST_CALLER_HEADER, testCallerGuard } from './test-caller.guard.js';
