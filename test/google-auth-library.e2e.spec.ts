@@ -180,7 +180,7 @@ describe('google-auth-library against the emulator', () => {
       expect(emu.principalOf(token!)).toBe(TARGET);
     });
 
-    it('from user credentials, includeEmail false: a token without email, which the guard refuses', async () => {
+    it('from user credentials, includeEmail false: a token without email, which the guard refuses (403)', async () => {
       const user = emu.createUserCredentials(USER);
       const source = new UserRefreshClient({
         clientId: user.client_id,
@@ -191,7 +191,9 @@ describe('google-auth-library against the emulator', () => {
       const impersonated = new Impersonated({ sourceClient: source, targetPrincipal: TARGET, endpoint: emu.url });
       const token = await impersonated.fetchIdToken(AUDIENCE, { includeEmail: false });
       expect(payloadOf(token)).not.toHaveProperty('email');
-      expect((await guarded.call('/guarded/email', { authorization: `Bearer ${token}` })).status).toBe(401);
+      const refused = await guarded.call('/guarded/email', { authorization: `Bearer ${token}` });
+      expect(refused.status).toBe(403);
+      expect(refused.wwwAuthenticate).toBe('Bearer error="insufficient_scope"');
     });
   });
 

@@ -166,7 +166,7 @@ describe.each(STACKS)('CloudRunAuthGuard on GraphQL ($name)', ({ graphql, adapte
     expect(reply.body.data).toBeNull();
     expect(reply.body.errors![0]!.message).toBe('Forbidden');
     expect(reply.body.errors![0]!.extensions).toEqual(extensions('FORBIDDEN', 403, 'Forbidden'));
-    expect(reply.wwwAuthenticate).toBeNull();
+    expect(reply.wwwAuthenticate).toBe('Bearer error="insufficient_scope"');
   });
 
   it('answers a @SkipCloudRunAuth() query without a token', async () => {

@@ -106,7 +106,8 @@ describe('inbound option validation', () => {
         keyRefetchCooldownMs: 30_000,
         keyFetchTimeoutMs: 5000,
         verifiedTokenCacheSize: 1000,
-        requireVerifiedEmail: true,
+        // The guard, not the verifier, refuses callers without a verified email (403, not 401).
+        requireVerifiedEmail: false,
       },
     });
   });
@@ -191,5 +192,102 @@ describe('caller patterns', () => {
     expect(list.matches('x@sub.team-project.iam.gserviceaccount.com')).toBe(false);
     expect(list.matches('@team-project.iam.gserviceaccount.com')).toBe(false);
     expect(list.matches('x@team-project.iam.gserviceaccount.com@evil.com')).toBe(false);
+  });
+
+  it.each(['sub:1', 'sub:112233445566778899001', `sub:${'9'.repeat(64)}`])('accepts %s', (pattern) => {
+    expect(compileAllowList([pattern], 'x').patterns).toEqual([pattern]);
+  });
+
+  it.each([
+    'sub:',
+    'sub:abc',
+    'sub:12a',
+    'sub: 123',
+    'sub:-1',
+    'sub:1.5',
+    `sub:${'9'.repeat(65)}`,
+    'SUB:123',
+    'sub:\u0661\u0662', // Arabic-Indic digits: digits to Unicode, not to Google
+    'sub:accounts.google.com:123', // IAP's subject form: never matched, so never accepted
+    'sub:123@p.iam.gserviceaccount.com',
+  ])('rejects the unique-ID entry %j, naming the field', (pattern) => {
+    for (const at of ['inbound.allowedCallers', '@AllowedCallers()']) {
+      const error = (() => {
+        try {
+          compileAllowList([pattern], at);
+        } catch (e) {
+          return e as CloudRunAuthConfigError;
+        }
+        throw new Error('accepted');
+      })();
+      expect(error).toBeInstanceOf(CloudRunAuthConfigError);
+      expect(error.field).toBe(at);
+      expect(error.message).toMatch(/"sub:" followed by the digits|non-ASCII character/);
+    }
+  });
+
+  it.each([
+    ['a Kelvin sign for k', 'admin@\u212aelvin-project.iam.gserviceaccount.com', /U\+212A at index 6/],
+    ['a Kelvin sign in a project wildcard', '*@\u212aelvin-project.iam.gserviceaccount.com', /U\+212A at index 2/],
+    ['a dotted capital I', 'ops@\u0130nfra.example', /U\+0130/],
+    ['a Cyrillic a', '\u0430dmin@p.iam.gserviceaccount.com', /U\+0430 at index 0/],
+    ['a non-breaking space', 'admin@p.iam.gserviceaccount.com\u00a0', /U\+00A0/],
+    ['an emoji', 'admin\u{1f600}@p.iam.gserviceaccount.com', /U\+1F600 at index 5/],
+  ])('rejects an entry with %s, escaped in the message', (_name, pattern, position) => {
+    const error = (() => {
+      try {
+        compileAllowList([pattern], 'inbound.allowedCallers');
+      } catch (e) {
+        return e as CloudRunAuthConfigError;
+      }
+      throw new Error('accepted');
+    })();
+    expect(error).toBeInstanceOf(CloudRunAuthConfigError);
+    expect(error.field).toBe('inbound.allowedCallers');
+    expect(error.message).toMatch(/non-ASCII character/);
+    expect(error.message).toMatch(position);
+    expect(error.message).toMatch(/^[\x20-\x7e]*$/);
+  });
+
+  it('compares emails ASCII case-insensitively: a look-alike that toLowerCase() would fold never matches', () => {
+    const list = compileAllowList(
+      ['Admin@Kelvin-Project.iam.gserviceaccount.com', '*@kilo-project.iam.gserviceaccount.com'],
+      'x',
+    );
+    expect(list.matches('ADMIN@kelvin-project.IAM.gserviceaccount.com')).toBe(true);
+    expect('\u212a'.toLowerCase()).toBe('k'); // what the old comparison did
+    for (let round = 0; round < 2; round += 1) {
+      expect(list.matches('admin@\u212aelvin-project.iam.gserviceaccount.com')).toBe(false);
+      expect(list.matches('job@\u212ailo-project.iam.gserviceaccount.com')).toBe(false);
+      expect(list.matches('job@kilo-project.iam.gserviceaccount.com')).toBe(true);
+    }
+  });
+
+  it('lists and matches sub: entries by the identity: ID-token callers only, with or without email', () => {
+    const list = compileAllowList(
+      ['sub:112233', 'ops@p.iam.gserviceaccount.com', '*@team-project.iam.gserviceaccount.com'],
+      'x',
+    );
+    expect(list.patterns).toEqual([
+      'ops@p.iam.gserviceaccount.com',
+      '*@team-project.iam.gserviceaccount.com',
+      'sub:112233',
+    ]);
+    const idToken = (subject: string, email?: string) => ({ source: 'id-token' as const, subject, email });
+    expect(list.allows(idToken('112233'))).toBe(true);
+    expect(list.allows(idToken('112233', 'someone@elsewhere.example'))).toBe(true);
+    expect(list.allows(idToken('1122334'))).toBe(false);
+    expect(list.allows(idToken('11223'))).toBe(false);
+    expect(list.allows(idToken('999', 'OPS@p.iam.gserviceaccount.com'))).toBe(true);
+    expect(list.allows(idToken('999', 'ci@team-project.iam.gserviceaccount.com'))).toBe(true);
+    expect(list.allows(idToken('999', 'intruder@evil.example'))).toBe(false);
+    expect(list.allows(idToken('999'))).toBe(false);
+    // IAP's subjects are never bare digits; even one that were is not matched by a sub: entry.
+    expect(list.allows({ source: 'iap', subject: 'accounts.google.com:112233', email: 'a@corp.example' })).toBe(false);
+    expect(list.allows({ source: 'iap', subject: '112233', email: 'a@corp.example' })).toBe(false);
+    expect(list.allows({ source: 'iap', subject: '1', email: 'ops@p.iam.gserviceaccount.com' })).toBe(true);
+    // The email-only method is unchanged: sub: entries play no part in it.
+    expect(list.matches('112233')).toBe(false);
+    expect(list.matches('sub:112233')).toBe(false);
   });
 });

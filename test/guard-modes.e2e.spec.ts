@@ -41,7 +41,7 @@ describe.each(PLATFORMS)('CloudRunAuthGuard modes on %s', (platform) => {
         [{ aud: 'https://other.a.run.app' }, 401, 'invalid_audience'],
         [{ iss: 'https://evil.example.com' }, 401, 'invalid_issuer'],
         [{ iat: now - 7200, exp: now - 3600 }, 401, 'expired'],
-        [{ email_verified: false }, 401, 'email_not_verified'],
+        [{ email_verified: false }, 403, 'email_not_verified'],
         [{ email: 'intruder@evil-project.iam.gserviceaccount.com' }, 403, 'caller_not_allowed'],
       ];
       for (const [overrides, status, reason] of cases) {
@@ -140,20 +140,22 @@ describe.each(PLATFORMS)('CloudRunAuthGuard modes on %s', (platform) => {
       expect(JSON.parse(unverified.body).email).toBeUndefined(); // never exposed unverified
     });
 
-    it('still enforces @AllowedCallers, requiring a verified email there', async () => {
+    it('still enforces @AllowedCallers, requiring a verified email there (403: the token is valid)', async () => {
       const { call, logger } = await startAny();
       expect(
         (await call('/team', auth(mint(emu, SERVICE, { email: 'ci@team-project.iam.gserviceaccount.com' })))).status,
       ).toBe(200);
       expect((await call('/team', auth(mint(emu, SERVICE)))).status).toBe(403);
       const noEmail = await call('/team', auth(mint(emu, SERVICE, { email: undefined, email_verified: undefined })));
-      expect(noEmail.status).toBe(401);
+      expect(noEmail.status).toBe(403);
+      expect(noEmail.wwwAuthenticate).toBe('Bearer error="insufficient_scope"');
       expect(logger.rejections().at(-1)).toContain('reason=missing_email');
       const unverified = await call(
         '/team',
         auth(mint(emu, SERVICE, { email: 'ci@team-project.iam.gserviceaccount.com', email_verified: false })),
       );
-      expect(unverified.status).toBe(401);
+      expect(unverified.status).toBe(403);
+      expect(unverified.wwwAuthenticate).toBe('Bearer error="insufficient_scope"');
       expect(logger.rejections().at(-1)).toContain('reason=email_not_verified');
     });
   });

@@ -90,7 +90,8 @@ describe.each(PLATFORMS)('CloudRunAuthGuard on %s', (platform) => {
           c.reason === 'missing_token' ? 'Bearer' : 'Bearer error="invalid_token"',
         );
       } else {
-        expect(res.wwwAuthenticate, c.name).toBeNull();
+        // A valid token: never invalid_token, on which clients refresh and retry.
+        expect(res.wwwAuthenticate, c.name).toBe('Bearer error="insufficient_scope"');
       }
     }
     expect(outcomes).toEqual(cases.map((c) => `${c.name}: ${c.status} ${c.reason}`));

@@ -35,10 +35,12 @@ export interface InboundOptions extends Omit<IdTokenVerifierOptions, 'requireVer
    */
   iap?: InboundIapOptions;
   /**
-   * Caller emails allowed on every guarded route without `@AllowedCallers()`: exact emails
-   * (compared case-insensitively), `*@PROJECT_ID.iam.gserviceaccount.com` for all service
-   * accounts of one project, and, for callers that come through IAP only, `*@DOMAIN` for all
-   * users of a domain. Nothing looser is accepted.
+   * Callers allowed on every guarded route without `@AllowedCallers()`: exact emails (ASCII only,
+   * compared ASCII case-insensitively, as Google does), `*@PROJECT_ID.iam.gserviceaccount.com` for
+   * all service accounts of one project, for callers that come through IAP only `*@DOMAIN` for all
+   * users of a domain, and for ID-token callers `sub:UNIQUE_ID` (the digits of the token's `sub`,
+   * which matches with or without email). Nothing looser is accepted. A valid token that matches
+   * no entry, or has no verified email to match, is refused with 403.
    * @default none (then `allowAnyCaller: true` is required)
    */
   allowedCallers?: string[];

@@ -54,10 +54,12 @@ export function resolveInboundOptions(inbound: InboundOptions | undefined): Reso
       'inbound.extractToken',
     );
   }
-  // With allowAnyCaller the guard checks email only on routes with @AllowedCallers.
+  // The verifier accepts tokens without a verified email: such a token is valid, only its caller
+  // may not be matchable, which the guard's allow-list check answers with a 403 (insufficient_scope).
+  // As a 401 (invalid_token), clients would refresh and retry a token that can only fail again.
   // audience may be absent when iap is set; resolveVerifierOptions checks that.
   const verifier = resolveVerifierOptions(
-    { ...verifierOptions, requireVerifiedEmail: !allowAnyCaller } as IdTokenVerifierOptions,
+    { ...verifierOptions, requireVerifiedEmail: false } as IdTokenVerifierOptions,
     'inbound',
     iap !== undefined,
   );

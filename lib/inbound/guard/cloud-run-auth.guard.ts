@@ -10,6 +10,7 @@ import {
 } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { CloudRunAuthConfigError } from '../../shared/errors/config.error.js';
+import { describeAscii, nonAsciiIndex } from '../../shared/options/option.assertions.js';
 import { InboundTelemetry } from '../../shared/telemetry/inbound.telemetry.js';
 import { OperatorLog } from '../../shared/telemetry/operator.log.js';
 import type { CallerAllowList } from '../allowed-callers.matcher.js';
@@ -32,6 +33,7 @@ import { readGrpcTokenHeader, rpcExceptionFor } from './grpc-metadata.reader.js'
 import { readIapAssertionHeader } from './iap-assertion.extractor.js';
 import { graphqlRequest, graphqlResponse, grpcMetadata, identityCarrier } from './request.extractor.js';
 import { receivedAudience, rejectionHint } from './rejection.hints.js';
+import { describeRoute, PROBE_HINT } from './probe-routes.js';
 import { RouteMetadataReader, type RouteMetadata } from './route-metadata.reader.js';
 import {
   bearerCredentialsOffset,
@@ -352,18 +354,35 @@ export class CloudRunAuthGuard implements CanActivate, OnModuleInit {
     return this.routeSettings(context).allowList ?? this.options.allowedCallers;
   }
 
-  /** `undefined` when `identity` passes `allowList`, else the refusal. */
+  /**
+   * `undefined` when `identity` passes `allowList` (by verified email, or by `sub:` entry), else the
+   * refusal: always a 403, since the token itself is valid. A caller without a verified email that
+   * no `sub:` entry names is `missing_email` / `email_not_verified`; any other is `caller_not_allowed`.
+   */
   protected checkCaller(identity: CallerIdentity, allowList: CallerAllowList): InboundRejection | undefined {
-    if (identity.email === undefined) {
-      // Only reachable with allowAnyCaller (else the verifier already requires a verified email).
-      const reason = typeof identity.claims.email === 'string' ? 'email_not_verified' : 'missing_email';
-      return { status: 401, reason, detail: 'the route has an allow-list but the token carries no verified email' };
+    if (allowList.allows(identity)) return undefined;
+    const { email, subject } = identity;
+    if (email === undefined) {
+      // Not a 401 invalid_token: on that, clients refresh and retry a token that can only fail again.
+      const claimed = identity.claims.email;
+      const unverified = typeof claimed === 'string' && claimed !== '';
+      // A subject is an account's ID, not a credential: naming it tells the operator the entry to add.
+      const entry = /^[0-9]{1,64}$/.test(subject) ? ` ("sub:${subject}")` : '';
+      return {
+        status: 403,
+        reason: unverified ? 'email_not_verified' : 'missing_email',
+        detail: `${unverified ? "the token's email is not verified" : 'the token has no "email"'}, so only a sub: entry of the allow-list can match its caller${entry}`,
+      };
     }
-    if (allowList.matches(identity.email, identity.source)) return undefined;
+    // Escaped, so that a look-alike (U+212A KELVIN SIGN for "k") reads differently from what it imitates.
+    const shown = describeAscii(email);
     return {
       status: 403,
       reason: 'caller_not_allowed',
-      detail: `caller ${JSON.stringify(identity.email)} is not in the allow-list`,
+      detail:
+        nonAsciiIndex(email) >= 0
+          ? `caller ${shown} has characters outside ASCII, which no allow-list entry matches: Google's emails are ASCII`
+          : `caller ${shown} is not in the allow-list`,
     };
   }
 
@@ -376,7 +395,9 @@ export class CloudRunAuthGuard implements CanActivate, OnModuleInit {
   protected reject(context: ExecutionContext, rejection: InboundRejection): never {
     this.telemetry?.rejected(rejection.reason, rejection.status);
     this.logRejection(context, rejection);
-    if (rejection.status === 401) this.setHeader(context, 'WWW-Authenticate', challengeFor(rejection.reason));
+    if (rejection.status !== 503) {
+      this.setHeader(context, 'WWW-Authenticate', challengeFor(rejection.reason, rejection.status));
+    }
     throw this.createException(rejection);
   }
 
@@ -392,10 +413,14 @@ export class CloudRunAuthGuard implements CanActivate, OnModuleInit {
    */
   protected logRejection(context: ExecutionContext, { status, reason, detail, audience }: InboundRejection): void {
     const route = `${context.getClass().name}.${context.getHandler().name}`;
+    const check =
+      reason === 'missing_token' && describeRoute(context.getClass(), context.getHandler()).probe
+        ? PROBE_HINT
+        : rejectionHint(reason);
     this.rejections.report(
       `Rejected ${route} with ${status}`,
       { reason, audience: [...this.verifier.options.audiences, ...(this.options.iap?.audiences ?? [])].join(',') },
-      { received_audience: receivedAudience(audience), check: rejectionHint(reason), detail },
+      { received_audience: receivedAudience(audience), check, detail },
     );
   }
 

@@ -15,7 +15,7 @@ export type InboundRejectionReason =
 
 /** A refusal, handed to `CloudRunAuthGuard.reject()`. */
 export interface InboundRejection {
-  /** 401 (no acceptable token), 403 (caller not allowed) or 503 (signing keys unavailable). */
+  /** 401 (no acceptable token), 403 (a valid token of a caller not allowed, or not matchable) or 503 (signing keys unavailable). */
   status: 401 | 403 | 503;
   reason: InboundRejectionReason;
   /** Operator-facing detail for the log line; never contains the token. */
@@ -24,8 +24,15 @@ export interface InboundRejection {
   audience?: string;
 }
 
-/** `WWW-Authenticate` of a 401 (RFC 6750): bare for a missing token, `invalid_token` otherwise. */
-export function challengeFor(reason: InboundRejectionReason): string {
+/**
+ * `WWW-Authenticate` of a refusal (RFC 6750 §3): for a 401, bare for a missing token and
+ * `invalid_token` otherwise; for a 403, `insufficient_scope` (§3.1: the token is valid but does not
+ * grant this caller the route). Clients refresh and retry on `invalid_token` (Java's
+ * HttpCredentialsAdapter, whatever the status), so a 403 must never say it.
+ * @param status @default 401
+ */
+export function challengeFor(reason: InboundRejectionReason, status: InboundRejection['status'] = 401): string {
+  if (status === 403) return 'Bearer error="insufficient_scope"';
   return reason === 'missing_token' ? 'Bearer' : 'Bearer error="invalid_token"';
 }
 

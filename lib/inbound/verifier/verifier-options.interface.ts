@@ -39,6 +39,8 @@ export interface IdTokenVerifierOptions extends SignedJwtVerifierOptions {
   /**
    * Reject tokens without an `email` claim or with `email_verified` not `true`
    * (`missing_email` / `email_not_verified`). Needed whenever callers are matched by email.
+   * The module's verifier (the guard's) has it off: the guard refuses such callers itself, with
+   * a 403, where an allow-list cannot match them.
    * @default true
    */
   requireVerifiedEmail?: boolean;

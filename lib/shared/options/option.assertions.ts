@@ -22,12 +22,38 @@ export function assertObject(value: unknown, at: string): asserts value is Recor
   }
 }
 
-const EMAIL = /^[^\s@*]+@[^\s@*]+\.[^\s@*]+$/;
+// Parts of printable ASCII but "@" and "*": Google account emails are ASCII, and a non-ASCII
+// look-alike (U+212A KELVIN SIGN for "k") must never pass for one.
+const EMAIL = /^[\x21-\x29\x2b-\x3f\x41-\x7e]+@[\x21-\x29\x2b-\x3f\x41-\x7e]+\.[\x21-\x29\x2b-\x3f\x41-\x7e]+$/;
 const MAX_EMAIL_LENGTH = 254;
+const NON_ASCII = /[\u0080-\uffff]/;
 
-/** Whether `value` is an email address (no wildcard, no spaces, a dot in the domain, at most 254 characters). */
+/**
+ * Whether `value` is an email address: printable ASCII only, no wildcard, no spaces, a dot in the
+ * domain, at most 254 characters.
+ */
 export function isEmail(value: unknown): value is string {
   return typeof value === 'string' && value.length <= MAX_EMAIL_LENGTH && EMAIL.test(value);
+}
+
+/** The index of the first character of `value` outside ASCII, or -1. */
+export function nonAsciiIndex(value: string): number {
+  return value.search(NON_ASCII);
+}
+
+/**
+ * `value` lowercased as Google compares emails, ASCII letters only; `undefined` when it has any
+ * character outside ASCII. `toLowerCase()` alone would fold look-alikes onto ASCII letters
+ * (U+212A KELVIN SIGN to "k", U+0130 to "i" and a dot), making them equal to the email they imitate.
+ */
+export function asciiLowerCase(value: string): string | undefined {
+  // On an all-ASCII string, toLowerCase() changes A-Z only.
+  return NON_ASCII.test(value) ? undefined : value.toLowerCase();
+}
+
+/** `value` as JSON with every character outside printable ASCII escaped, for messages that must tell look-alikes apart. */
+export function describeAscii(value: string): string {
+  return JSON.stringify(value).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
