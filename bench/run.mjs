@@ -16,6 +16,7 @@ const BENCHES = [
   'guard',
   'refresh-boundary',
   'unknown-kid',
+  'unknown-spellings',
 ];
 /** A bound on each script, so that a hang cannot keep the run going. */
 const PER_BENCH_TIMEOUT_MS = 6 * 60_000;

@@ -283,9 +283,9 @@ describe('IdTokenVerifier', () => {
     it('accepts a rotated-in key after exactly one refetch, once a cooldown has passed since the last fetch of any kind', async () => {
       const v = verifier({ keyRefetchCooldownMs: 30_000 });
       await v.verify(mint(emu, AUDIENCE));
-      clock += 600_000; // max-age (600 s): a refresh, which restarts the cooldown
+      clock += 600_000; // max-age (600 s): a background refresh, which restarts the cooldown
       await v.verify(mint(emu, AUDIENCE));
-      expect(emu.requestCount(CERTS)).toBe(2);
+      await expect.poll(() => emu.requestCount(CERTS)).toBe(2);
       emu.rotateKeys();
       const early = mint(emu, AUDIENCE);
       expect((await rejection(v.verify(early))).reason).toBe('unknown_kid');
@@ -297,24 +297,38 @@ describe('IdTokenVerifier', () => {
       expect(emu.requestCount(CERTS)).toBe(3);
     });
 
-    it('refreshes after max-age and keeps the stale keys, retrying once per cooldown, while the endpoint is down', async () => {
+    it('refreshes in the last tenth of max-age and keeps the stale keys, retrying once per cooldown, while the endpoint is down', async () => {
       const v = verifier({ keyRefetchCooldownMs: 30_000 });
       await v.verify(mint(emu, AUDIENCE));
-      clock += 599_000;
+      clock += 539_000;
       await v.verify(mint(emu, AUDIENCE));
       expect(emu.requestCount(CERTS)).toBe(1);
-      clock += 1_000; // max-age (600 s) reached
+      clock += 1_000; // nine tenths of max-age (600 s): a background refresh
       await v.verify(mint(emu, AUDIENCE));
-      expect(emu.requestCount(CERTS)).toBe(2);
+      await expect.poll(() => emu.requestCount(CERTS)).toBe(2);
 
-      clock += 600_000;
+      clock += 600_000; // past the new set's max-age
       emu.fail(CERTS, { mode: 'error', times: Infinity });
       await expect(v.verify(mint(emu, AUDIENCE))).resolves.toMatchObject({ signatureVerified: true });
+      await expect
+        .poll(() => logger.lines.at(-1)?.text)
+        .toMatch(/Refreshing signing keys .* still using the \d+ cached key/);
       await v.verify(mint(emu, AUDIENCE));
       expect(emu.requestCount(CERTS)).toBe(3);
       clock += 30_000;
       await v.verify(mint(emu, AUDIENCE));
-      expect(emu.requestCount(CERTS)).toBe(4);
+      await expect.poll(() => emu.requestCount(CERTS)).toBe(4);
+    });
+
+    it('starts the background refresh at least keyFetchTimeoutMs before max-age, when that is more than a tenth of it', async () => {
+      const v = verifier({ keyFetchTimeoutMs: 120_000 });
+      await v.verify(mint(emu, AUDIENCE));
+      clock += 479_000;
+      await v.verify(mint(emu, AUDIENCE));
+      expect(emu.requestCount(CERTS)).toBe(1);
+      clock += 1_000; // 120 s before max-age (600 s): a fetch taking its whole timeout still lands in time
+      await v.verify(mint(emu, AUDIENCE));
+      await expect.poll(() => emu.requestCount(CERTS)).toBe(2);
     });
 
     it('times out a hanging fetch and reports keys_unavailable', async () => {

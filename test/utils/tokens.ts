@@ -126,7 +126,7 @@ export interface ForgedCase {
 /**
  * Forged, broken or unacceptable tokens for a verifier configured with `audience`, allow-list
  * `[emu.serviceAccountEmail]`, mode `verify`, tolerance 30 s. `previousKid` is a published key
- * other than the current one.
+ * other than the current one. `status` is the guard's answer.
  */
 export function forgedCases(emu: Emulator, audience: string, publicKeyPem: string, previousKid: string): ForgedCase[] {
   const now = nowSeconds();
@@ -210,14 +210,15 @@ export function forgedCases(emu: Emulator, audience: string, publicKeyPem: strin
       'malformed',
     ],
     ['payload a JSON array', `${good().split('.')[0]}.${encodeSegment([1, 2])}.${sig(good())}`, 'malformed'],
-    ['base64 padding', `${good()}=`, 'malformed'],
+    ['base64 padding', `${good()}=`, 'non_canonical_encoding'],
     ['oversized', huge, 'header_too_large'],
   ];
   const cases: ForgedCase[] = tokens.map(([name, token, reason]) => ({
     name,
     headers: { authorization: `Bearer ${token}` },
     secret: token,
-    status: 401,
+    // A valid token without a verified email: the verifier's reason, but the guard's 403 (its caller cannot be matched).
+    status: reason === 'missing_email' || reason === 'email_not_verified' ? 403 : 401,
     reason,
   }));
   const valid = good();

@@ -15,6 +15,8 @@ const HINTS: Record<InboundRejectionReason, string> = {
   header_too_large: 'raise inbound.maxHeaderBytes if this caller is legitimate',
   malformed_header: 'the header must be "Bearer <ID token>"',
   malformed: NOT_GOOGLE,
+  non_canonical_encoding:
+    'a token altered after it was issued (Google spells every token in canonical base64url: no padding, trailing bits zero)',
   unsupported_alg: NOT_GOOGLE,
   unsupported_header: NOT_GOOGLE,
   missing_kid: NOT_GOOGLE,
@@ -35,8 +37,10 @@ const HINTS: Record<InboundRejectionReason, string> = {
   invalid_nbf: NOT_GOOGLE,
   not_yet_valid: CLOCK,
   missing_email:
-    'the token carries no email: the caller must ask for it (metadata server format=full, IAM Credentials includeEmail)',
-  email_not_verified: "the caller's account email is not verified: use a service account",
+    'the token carries no email: the caller must ask for one (metadata server identity?format=full; IAM Credentials ' +
+    'generateIdToken includeEmail: true; Java IdTokenCredentials: IdTokenProvider.Option.FORMAT_FULL), or list its "sub:UNIQUE_ID"',
+  email_not_verified:
+    'the caller\'s account email is not verified: use a service account, or list the caller\'s "sub:UNIQUE_ID"',
   keys_unavailable: "Google's signing keys cannot be fetched: see the key store's line about certsUrl",
   caller_not_allowed:
     "add the caller to inbound.allowedCallers or the route's @AllowedCallers() if it should be allowed",

@@ -1,3 +1,5 @@
+import { localEmulatorHint } from '../../shared/runtime/local-emulator.hint.js';
+
 /** Why a JWKS fetch failed: the `reason` of operator logs. */
 export type JwksFailureReason = 'timeout' | 'unreachable' | 'http_4xx' | 'http_5xx' | 'invalid_document';
 
@@ -12,8 +14,13 @@ export function jwksFailureReason(error: unknown): JwksFailureReason {
   return 'invalid_document';
 }
 
-/** What an operator should check for each reason. */
-export function jwksFailureHint(reason: JwksFailureReason): string {
+/**
+ * What an operator should check for each reason; `error` tells a stopped emulator (a refused
+ * port on this machine, off Cloud Run) from a blocked egress.
+ */
+export function jwksFailureHint(reason: JwksFailureReason, error?: unknown): string {
+  const local = reason === 'unreachable' ? localEmulatorHint(error) : undefined;
+  if (local) return local;
   switch (reason) {
     case 'timeout':
     case 'unreachable':

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { clock } from '../../shared/clock.js';
-import { decodeJwt, MAX_JWT_LENGTH, type DecodedJwt } from '../../shared/jwt/jwt.codec.js';
+import { decodeCanonicalJwt, MAX_JWT_LENGTH, type DecodedJwt } from '../../shared/jwt/jwt.codec.js';
 import type { CallerIdentity } from './caller-identity.interface.js';
 import { createCallerIdentity } from './caller-identity.factory.js';
 import type { CheckedClaims } from './checked-claims.js';
@@ -42,8 +42,9 @@ export interface JwtProfile<O extends ResolvedSignedJwtVerifierOptions> {
  * the signature check, each specialised by a {@link JwtProfile}.
  *
  * Successful results are cached per token until its `exp` (bounded LRU), so a caller
- * reusing its token costs one map lookup and gets the same (frozen) identity object. Keys are
- * fetched lazily on first use.
+ * reusing its token costs one map lookup and gets the same (frozen) identity object; a key set
+ * that withdraws a key empties the cache. Only canonical spellings are accepted
+ * (`non_canonical_encoding` otherwise), so a token has one entry. Keys are fetched lazily on first use.
  */
 export abstract class SignedJwtVerifier<O extends ResolvedSignedJwtVerifierOptions> {
   private readonly keyStore: SigningKeyStore;
@@ -65,6 +66,8 @@ export abstract class SignedJwtVerifier<O extends ResolvedSignedJwtVerifierOptio
     // Not a subclass: one that overrides getKey() must be asked every time.
     this.jwksKeyStore = this.keyStore.constructor === JwksKeyStore ? (this.keyStore as JwksKeyStore) : undefined;
     this.cache = new VerifiedTokenCache(options.verifiedTokenCacheSize, profile.sharedSignature);
+    // A key withdrawn from the key set must not go on vouching for the tokens it verified.
+    if (this.keyStore instanceof JwksKeyStore) this.keyStore.onKeysWithdrawn(() => this.cache.clear());
   }
 
   /**
@@ -77,8 +80,16 @@ export abstract class SignedJwtVerifier<O extends ResolvedSignedJwtVerifierOptio
       const cached = this.cache.get(token, nowMs);
       if (cached) return cached;
     }
-    const jwt = typeof token === 'string' ? decodeJwt(token) : undefined;
-    if (!jwt) {
+    const jwt = typeof token === 'string' ? decodeCanonicalJwt(token) : 'malformed';
+    if (jwt === 'non_canonical') {
+      // Another spelling of a token's bytes: refused before any key or signature work, so that
+      // each signed token is verified and cached once, under its one spelling.
+      throw reject(
+        'non_canonical_encoding',
+        'a segment of the token is not canonical base64url (padding, "+" or "/", trailing bits set, or an impossible length)',
+      );
+    }
+    if (jwt === 'malformed') {
       throw reject(
         'malformed',
         `not a JWT: expected three base64url segments with JSON header and payload, at most ${MAX_JWT_LENGTH} characters`,

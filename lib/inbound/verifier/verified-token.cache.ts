@@ -1,7 +1,8 @@
 interface Entry<T> {
   /**
-   * The text the token was last found in (the token itself, or a header value), and where in it
-   * the token starts: a lookup by key is a hit only for this very token, `text.slice(offset)`.
+   * The text the token was last found in (a copy of the token itself, or a header value with at
+   * most {@link MAX_ADOPTED_PREFIX} characters before the token), and where in it the token
+   * starts: a lookup by key is a hit only for this very token, `text.slice(offset)`.
    */
   text: string;
   offset: number;
@@ -19,6 +20,15 @@ interface Entry<T> {
  * same key only take each other's place: a hit still requires the full token to be equal.
  */
 const KEY_LENGTH = 16;
+
+/**
+ * Longest text before a token that an entry keeps with it: `Bearer `, the header every client
+ * sends. A hit in such a header value keeps that value, so that the next request's header is
+ * compared whole; any other header (RFC 6750 allows more spaces) is compared through a slice
+ * and never kept, so that an entry holds at most the token and these few characters, whatever
+ * a header carried.
+ */
+const MAX_ADOPTED_PREFIX = 7;
 
 /**
  * A bounded LRU of verification results for tokens, each entry valid until the token's `exp`:
@@ -75,8 +85,11 @@ export class VerifiedTokenCache<T> {
     if (offset !== entry.offset || text !== entry.text) {
       // A slice and === compare the bytes at once (endsWith compares one character at a time).
       if (tokenIn(text, offset) !== tokenIn(entry.text, entry.offset)) return undefined;
-      entry.text = text;
-      entry.offset = offset;
+      // Only a header value: a bare token given here may be a slice of anything.
+      if (offset > 0 && offset <= MAX_ADOPTED_PREFIX) {
+        entry.text = text;
+        entry.offset = offset;
+      }
     }
     if (nowMs >= entry.expiresAtMs) {
       this.entries.delete(key);
@@ -90,12 +103,18 @@ export class VerifiedTokenCache<T> {
     return entry.value;
   }
 
-  /** Stores `value` until `expiresAtMs`, evicting the least recently used (or moved) entry when full. */
+  /**
+   * Stores `value` until `expiresAtMs`, evicting the least recently used (or moved) entry when
+   * full. The entry keeps a copy of `token`: a token sliced out of a header is a view that keeps
+   * the whole header alive.
+   */
   set(token: string, value: T, expiresAtMs: number): void {
     if (this.maxEntries === 0) return;
-    const key = this.keyOf(token);
+    const text = ownCopy(token);
+    // From the copy: a token keyed in full is its own map key.
+    const key = this.keyOf(text);
     this.entries.delete(key);
-    this.entries.set(key, { text: token, offset: 0, value, expiresAtMs, position: ++this.moves });
+    this.entries.set(key, { text, offset: 0, value, expiresAtMs, position: ++this.moves });
     if (this.entries.size > this.maxEntries) {
       this.entries.delete(this.entries.keys().next().value!);
     }
@@ -115,6 +134,15 @@ export class VerifiedTokenCache<T> {
     }
     return offset === 0 ? text : text.slice(offset);
   }
+}
+
+/**
+ * `text` in a string of its own. V8 makes a slice of a long string a view of it (kept alive by
+ * the view); slicing a concatenation first flattens it into a new string, of which the result is
+ * the view: one copy, no larger than `text` plus a character.
+ */
+function ownCopy(text: string): string {
+  return ` ${text}`.slice(1);
 }
 
 /** The token that starts at `offset` in `text`. */

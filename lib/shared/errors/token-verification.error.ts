@@ -4,6 +4,8 @@
  */
 export type TokenRejectionReason =
   | 'malformed'
+  /** Base64url segments spelt otherwise than Google spells them (padding, `+`, `/`, trailing bits set). */
+  | 'non_canonical_encoding'
   | 'unsupported_alg'
   | 'unsupported_header'
   | 'missing_kid'

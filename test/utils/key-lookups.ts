@@ -1,0 +1,27 @@
+import { JwksKeyStore } from '../../lib/inbound/keys/jwks.key-store.js';
+
+/** The durations of key lookups that could not be answered from a held key set; `restore()` ends the timing. */
+export interface KeyLookupTimes {
+  /** Milliseconds each `getKey()` call took, in the order they settled. */
+  readonly waits: number[];
+  restore(): void;
+}
+
+/**
+ * Times every `JwksKeyStore.getKey()` call, the path a verification takes when `loadedKey()` has
+ * no answer (no key set held, or a kid the held set lacks): one that did not wait returns within
+ * microseconds, one that waited for a fetch takes about as long as the fetch.
+ */
+export function timeKeyLookups(): KeyLookupTimes {
+  const original = JwksKeyStore.prototype.getKey;
+  const waits: number[] = [];
+  JwksKeyStore.prototype.getKey = async function (this: JwksKeyStore, kid: string) {
+    const started = performance.now();
+    try {
+      return await original.call(this, kid);
+    } finally {
+      waits.push(performance.now() - started);
+    }
+  };
+  return { waits, restore: () => void (JwksKeyStore.prototype.getKey = original) };
+}
