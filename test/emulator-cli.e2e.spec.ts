@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isListening, runScript, type RunningScript } from './utils/child-process.js';
+import { startGuardedApp, type GuardedApp } from './utils/guarded-app.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -27,6 +28,7 @@ function verifyWithJwks(token: string, jwks: { keys: (JsonWebKey & { kid: string
 describe('cloud-run-auth-emulator (the built bin)', { timeout: 60_000 }, () => {
   let running: RunningScript | undefined;
   let blocker: Server | undefined;
+  let guarded: GuardedApp | undefined;
 
   beforeAll(() => {
     expect(readFileSync(BIN, 'utf8').split('\n')[0], `${BIN} must exist (npm run build) and start with a shebang`).toBe(
@@ -34,6 +36,8 @@ describe('cloud-run-auth-emulator (the built bin)', { timeout: 60_000 }, () => {
     );
   });
   afterEach(async () => {
+    await guarded?.close();
+    guarded = undefined;
     await running?.kill();
     running = undefined;
     await new Promise<void>((resolve) => (blocker ? blocker.close(() => resolve()) : resolve()));
@@ -142,11 +146,62 @@ describe('cloud-run-auth-emulator (the built bin)', { timeout: 60_000 }, () => {
     expect(existsSync(info.keyFile)).toBe(false);
   });
 
+  it('--iap-audience: serves IAP assertions for curl, which a guard with inbound.iap accepts, as the user asked for', async () => {
+    const audience = '/projects/123456789012/locations/europe-west1/services/orders';
+    running = runScript(BIN, ['-p', '0', '--iap-audience', audience]);
+    const [, printedAudience] = await running.waitForStdout(/IAP audience\s+(\S+)/);
+    const [, iapCertsUrl] = await running.waitForStdout(/IAP keys \(JWKS\)\s+(\S+)\s+set it as inbound\.iap\.certsUrl/);
+    const [, assertionUrl] = await running.waitForStdout(/IAP assertions\s+(\S+)\?email=EMAIL/);
+    expect(printedAudience).toBe(audience);
+    expect(assertionUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/iap\/assertion$/);
+    expect(running.stdout()).toContain(
+      `curl -H "x-goog-iap-jwt-assertion: $(curl -s '${assertionUrl}?email=alice@example.com')"`,
+    );
+
+    // What the printed curl line does: get an assertion, send it as IAP would.
+    const assertionFor = async (email: string) => {
+      const response = await fetch(`${assertionUrl}?email=${encodeURIComponent(email)}`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('cache-control')).toBe('no-store');
+      return response.text();
+    };
+    guarded = await startGuardedApp('express', {
+      inbound: { iap: { audience, certsUrl: iapCertsUrl! }, allowedCallers: ['alice@example.com'] },
+    });
+    const alice = await guarded.call('/guarded/me', {
+      'x-goog-iap-jwt-assertion': await assertionFor('alice@example.com'),
+    });
+    expect(alice.status).toBe(200);
+    expect(JSON.parse(alice.body)).toMatchObject({ source: 'iap', email: 'alice@example.com', audience });
+    const bob = await guarded.call('/guarded/me', {
+      'x-goog-iap-jwt-assertion': await assertionFor('bob@example.com'),
+    });
+    expect(bob.status).toBe(403);
+    expect((await fetch(assertionUrl!)).status).toBe(400);
+    expect((await fetch(`${assertionUrl}?email=not-an-email`)).status).toBe(400);
+  });
+
+  it('--iap-audience with --json adds iapAudience and iapAssertionUrl; without it, no assertion is served', async () => {
+    const audience = '/projects/123456789012/global/backendServices/4242';
+    running = runScript(BIN, ['--json', '-p', '0', '--iap-audience', audience]);
+    const info = JSON.parse((await running.waitForStdout(/^\{.*\}\n/))[0]);
+    expect(info).toMatchObject({ iapAudience: audience, iapAssertionUrl: `${info.url}/iap/assertion` });
+    const assertion = await (await fetch(`${info.iapAssertionUrl}?email=carol@example.com`)).text();
+    const claims = JSON.parse(Buffer.from(assertion.split('.')[1]!, 'base64url').toString());
+    expect(claims).toMatchObject({ iss: 'https://cloud.google.com/iap', aud: audience, email: 'carol@example.com' });
+    await running.kill();
+
+    running = runScript(BIN, ['--json', '-p', '0']);
+    const plain = JSON.parse((await running.waitForStdout(/^\{.*\}\n/))[0]);
+    expect(plain).not.toHaveProperty('iapAssertionUrl');
+    expect((await fetch(`${plain.url}/iap/assertion?email=carol@example.com`)).status).toBe(404);
+  });
+
   it('--help prints the usage and exits 0', async () => {
     running = runScript(BIN, ['--help']);
     expect(await running.exited).toEqual({ code: 0, signal: null });
     expect(running.stdout()).toContain('Usage: cloud-run-auth-emulator');
-    for (const flag of ['--port', '--service-account', '--token-lifetime', '--json', '--help']) {
+    for (const flag of ['--port', '--service-account', '--token-lifetime', '--iap-audience', '--json', '--help']) {
       expect(running.stdout()).toContain(flag);
     }
   });
@@ -159,6 +214,7 @@ describe('cloud-run-auth-emulator (the built bin)', { timeout: 60_000 }, () => {
     [['--token-lifetime', '0'], /--token-lifetime must be a whole number from 1/],
     [['--service-account', 'not-an-email'], /--service-account must be an email address/],
     [['positional'], /Unexpected argument 'positional'/],
+    [['--iap-audience', 'orders'], /--iap-audience must be "\/projects\/PROJECT_NUMBER\/locations\/.*got "orders"/],
   ])('refuses %j with a clear message and exit code 2', async (args, message) => {
     running = runScript(BIN, args);
     expect(await running.exited).toEqual({ code: 2, signal: null });

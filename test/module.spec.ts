@@ -150,6 +150,44 @@ describe('CloudRunAuthModule', () => {
     },
   );
 
+  it('forRootAsync without serviceNames: the factory returns orders, but only after Nest fixed the tokens', async () => {
+    let factoryRan = false;
+    const error = await boot(
+      [
+        CloudRunAuthModule.forRootAsync({
+          useFactory: () => {
+            factoryRan = true;
+            return { services: [{ name: 'orders', url: target.url, authenticate: false }] };
+          },
+        }),
+      ],
+      [OrdersConsumer],
+    ).catch((e: unknown) => e);
+    expect(factoryRan).toBe(true);
+    expect((error as Error).message).toMatch(
+      /can't resolve dependencies of the OrdersConsumer.*CloudRunAuthServiceClient:orders/s,
+    );
+  });
+
+  it('forRootAsync with each name written once: serviceNames is the list the factory maps (docs/outbound.md)', async () => {
+    const SERVICES = ['orders', 'billing'];
+    const urls: Record<string, string> = { ORDERS_URL: target.url, BILLING_URL: target.url };
+    await boot(
+      [
+        CloudRunAuthModule.forRootAsync({
+          serviceNames: SERVICES,
+          useFactory: () => ({
+            services: SERVICES.map((name) => ({ name, url: urls[`${name.toUpperCase()}_URL`]!, authenticate: false })),
+          }),
+        }),
+      ],
+      [OrdersConsumer],
+    );
+    await app!.get(OrdersConsumer).orders.axiosRef.get('/o');
+    await app!.get<ServiceClient>(getServiceClientToken('billing')).axiosRef.get('/b');
+    expect(target.requests.map((r) => r.url)).toEqual(['/o', '/b']);
+  });
+
   it.each<[string, CloudRunAuthModuleOptions, string, RegExp]>([
     [
       'duplicate names',

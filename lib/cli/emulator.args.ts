@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { IAP_AUDIENCE, IAP_AUDIENCE_FORMS } from '../shared/options/iap-audience.rule.js';
 import { EMULATOR_DEFAULTS } from '../testing/emulator.interface.js';
 
 /** Options of the `cloud-run-auth-emulator` command, after validation. */
@@ -7,6 +8,8 @@ export interface EmulatorCliOptions {
   serviceAccountEmail: string;
   tokenLifetimeSeconds: number;
   projectId: string;
+  /** The `aud` of IAP assertions, given with `--iap-audience`; with it, the emulator serves them over HTTP. */
+  iapAudience: string | undefined;
   json: boolean;
   help: boolean;
 }
@@ -35,6 +38,10 @@ Options:
                                    (default ${DEFAULT_SERVICE_ACCOUNT})
   -l, --token-lifetime <seconds>   lifetime of minted ID tokens               (default ${DEFAULT_TOKEN_LIFETIME_SECONDS})
       --project-id <id>            project id the metadata server reports     (default ${DEFAULT_PROJECT_ID})
+      --iap-audience <audience>    also stand in for Identity-Aware Proxy: sign assertions with this aud,
+                                   one per GET /iap/assertion?email=EMAIL (for curl)
+                                   /projects/NUMBER/locations/REGION/services/NAME or
+                                   /projects/NUMBER/global/backendServices/ID
       --json                       print the addresses as one JSON line instead of text
   -h, --help                       show this help
 
@@ -58,6 +65,7 @@ export function parseEmulatorArgs(argv: readonly string[]): EmulatorCliOptions {
         'service-account': { type: 'string', short: 'e' },
         'token-lifetime': { type: 'string', short: 'l' },
         'project-id': { type: 'string' },
+        'iap-audience': { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -84,11 +92,16 @@ export function parseEmulatorArgs(argv: readonly string[]): EmulatorCliOptions {
       `--project-id must be a project id (lowercase letters, digits, hyphens), got ${JSON.stringify(projectId)}`,
     );
   }
+  const iapAudience = values['iap-audience'] as string | undefined;
+  if (iapAudience !== undefined && !IAP_AUDIENCE.test(iapAudience)) {
+    throw new UsageError(`--iap-audience must be ${IAP_AUDIENCE_FORMS}, got ${JSON.stringify(iapAudience)}`);
+  }
   return {
     port,
     serviceAccountEmail,
     tokenLifetimeSeconds,
     projectId,
+    iapAudience,
     json: values.json === true,
     help: values.help === true,
   };

@@ -48,6 +48,7 @@ async function main(argv: readonly string[]): Promise<void> {
       serviceAccountEmail: options.serviceAccountEmail,
       tokenLifetimeSeconds: options.tokenLifetimeSeconds,
       projectId: options.projectId,
+      ...(options.iapAudience && { iapAudience: options.iapAudience, serveIapAssertions: true }),
     });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
@@ -98,6 +99,7 @@ function describeJson(emulator: Emulator, options: EmulatorCliOptions, keyFile: 
       serviceAccountEmail: emulator.serviceAccountEmail,
       tokenLifetimeSeconds: options.tokenLifetimeSeconds,
       projectId: options.projectId,
+      ...(emulator.iapAssertionUrl && { iapAudience: emulator.iapAudience, iapAssertionUrl: emulator.iapAssertionUrl }),
     }) + '\n'
   );
 }
@@ -126,7 +128,7 @@ Verifiers check signatures against its keys:
   certs URL (PEM)   ${emulator.pemCertsUrl}      X.509 certificates, as Google's v1 certs
   IAP keys (JWKS)   ${emulator.iapCertsUrl}      set it as inbound.iap.certsUrl
 
-Other Google endpoints it stands in for:
+${options.iapAudience ? describeIap(emulator) : ''}Other Google endpoints it stands in for:
   OAuth token       ${emulator.tokenUri}
   STS               ${emulator.stsUrl}
   IAM Credentials   ${emulator.iamCredentialsUrl}      set it as credentials.iamCredentialsUrl
@@ -135,6 +137,18 @@ Try it:
   curl -H 'Metadata-Flavor: Google' '${identity}'
 
 Ctrl-C to stop.
+`;
+}
+
+/** The Identity-Aware Proxy part of the text output, with `--iap-audience`. */
+function describeIap(emulator: Emulator): string {
+  const assertion = `${emulator.iapAssertionUrl}?email=alice@example.com`;
+  return `It stands in for Identity-Aware Proxy too (inbound.iap):
+  IAP audience      ${emulator.iapAudience}      set it as inbound.iap.audience
+  IAP keys (JWKS)   ${emulator.iapCertsUrl}      set it as inbound.iap.certsUrl
+  IAP assertions    ${emulator.iapAssertionUrl}?email=EMAIL      one for that user, as IAP adds it to a request
+  e.g. curl -H "x-goog-iap-jwt-assertion: $(curl -s '${assertion}')" http://127.0.0.1:8081/   # your service
+
 `;
 }
 

@@ -1,5 +1,6 @@
 import { CloudRunAuthConfigError } from '../shared/errors/config.error.js';
 import { assertKnownKeys, assertObject, isLoopbackUrl, resolveSecureUrl } from '../shared/options/option.assertions.js';
+import { cloudRunVariable } from '../shared/runtime/cloud-run.env.js';
 import { adapterRefusal } from './client/adapter.rule.js';
 import { validateCredentials } from './credentials/credentials-options.validator.js';
 import type { ResolvedServiceDefinition, ServiceDefinition } from './service-definition.interface.js';
@@ -16,9 +17,6 @@ const SERVICE_KEYS = [
   'http',
   'allowInsecureHttp',
 ];
-
-/** Set in every Cloud Run container: `K_SERVICE` in services (and functions), `CLOUD_RUN_JOB` in jobs. */
-const CLOUD_RUN_VARIABLES = ['K_SERVICE', 'CLOUD_RUN_JOB'];
 
 /**
  * Validates a list of service definitions (of `forRoot` or of one `forFeature`) and applies
@@ -141,7 +139,7 @@ export function resolveEndpoint(
 function checkAllowInsecureHttp(value: unknown, field: string): boolean {
   if (value === undefined || value === false) return false;
   if (value !== true) throw new CloudRunAuthConfigError('must be a boolean', field);
-  const onCloudRun = CLOUD_RUN_VARIABLES.find((name) => process.env[name]);
+  const onCloudRun = cloudRunVariable();
   if (onCloudRun) {
     throw new CloudRunAuthConfigError(
       `is refused on Cloud Run (${onCloudRun} is set): ID tokens must not cross a network in clear text; ` +

@@ -27,6 +27,18 @@ export interface EmulatorOptions {
   certsMaxAgeSeconds?: number;
   /** How many of the most recent requests {@link Emulator.requests} keeps (0: none). @default 10000 */
   maxRecordedRequests?: number;
+  /**
+   * The `aud` of the IAP assertions it signs: `/projects/PROJECT_NUMBER/locations/REGION/services/SERVICE_NAME`
+   * (IAP on Cloud Run) or `/projects/PROJECT_NUMBER/global/backendServices/BACKEND_SERVICE_ID`.
+   * @default '/projects/PROJECT_NUMBER/locations/REGION/services/emulator-service'
+   */
+  iapAudience?: string;
+  /**
+   * Also sign IAP assertions over HTTP, for curl and clients in other languages:
+   * `GET /iap/assertion?email=EMAIL` answers one for that user ({@link Emulator.iapAssertionUrl}).
+   * Anything that reaches the port may then get one for any email. @default false
+   */
+  serveIapAssertions?: boolean;
 }
 
 /** Options of {@link Emulator.mintIdToken}. */
@@ -91,6 +103,13 @@ export interface Emulator {
    * (google-auth-library's `oauth2IapPublicKeyUrl`).
    */
   iapPemKeysUrl: string;
+  /** The `aud` of the IAP assertions it signs, unless a claim says otherwise (`iapAudience`). */
+  iapAudience: string;
+  /**
+   * With `serveIapAssertions`, the URL that answers an IAP assertion (text) for the user named by
+   * its `email` query parameter: `GET ${iapAssertionUrl}?email=alice@example.com`; else `undefined`.
+   */
+  iapAssertionUrl: string | undefined;
   /** The email the metadata server reports and puts in tokens. */
   serviceAccountEmail: string;
   /**
@@ -120,7 +139,7 @@ export interface Emulator {
    * Signs an assertion as Identity-Aware Proxy adds it to the requests it lets through
    * (`x-goog-iap-jwt-assertion`): ES256 with the emulator's IAP key (served at {@link Emulator.iapCertsUrl}).
    * `claims` override the defaults: `iss` `https://cloud.google.com/iap`,
-   * `aud` `/projects/PROJECT_NUMBER/locations/REGION/services/emulator-service`, `email`
+   * `aud` {@link Emulator.iapAudience}, `email`
    * `developer@example.com`, `sub` `accounts.google.com:` and a numeric id derived from the
    * email, `iat`, `exp` (ten minutes later, as IAP's); add `hd` or `google` as a test needs them.
    * A claim set to `undefined` is removed. `options.header` is merged over `{ alg: 'ES256', kid, typ: 'JWT' }`.

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { IAP_AUDIENCE, IAP_AUDIENCE_FORMS } from '../shared/options/iap-audience.rule.js';
+import { isEmail } from '../shared/options/option.assertions.js';
 import { Certificates } from './certificates.js';
 import { createMetadataServer } from './metadata-server.js';
 import { idTokenClaims, uniqueIdOf } from './id-token.claims.js';
@@ -30,6 +32,8 @@ const STRIPPED_SIGNATURE = 'SIGNATURE_REMOVED_BY_GOOGLE';
 /** IAP's JWKS and `{ kid: PEM }` paths, as on `https://www.gstatic.com`. */
 const IAP_JWKS_PATH = '/iap/verify/public_key-jwk';
 const IAP_PEM_PATH = '/iap/verify/public_key';
+/** Where `serveIapAssertions` answers an IAP assertion for `?email=`: the emulator's own, not a Google path. */
+const IAP_ASSERTION_PATH = '/iap/assertion';
 /** IAP's assertions are valid for ten minutes. */
 const IAP_ASSERTION_LIFETIME_SECONDS = 600;
 /** What Cloud Run's metadata server reports as the default account's scopes. */
@@ -64,6 +68,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   if (!/^[a-z]+-[a-z]+\d+$/.test(region)) {
     throw new RangeError(`region must be a region name such as us-central1, got ${JSON.stringify(region)}`);
   }
+  const iapAudience = options.iapAudience ?? `/projects/${projectNumber}/locations/${region}/services/emulator-service`;
+  if (!IAP_AUDIENCE.test(iapAudience)) {
+    throw new RangeError(`iapAudience must be ${IAP_AUDIENCE_FORMS}, got ${JSON.stringify(iapAudience)}`);
+  }
   let keys: SigningKey[] = [reuseOrCreateSigningKey()];
   /** Every signing key this emulator made, recycled when it closes. */
   const signingKeys = [...keys];
@@ -93,7 +101,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     const who = typeof claims.email === 'string' ? claims.email : 'developer@example.com';
     const payload: Record<string, unknown> = {
       iss: 'https://cloud.google.com/iap',
-      aud: `/projects/${projectNumber}/locations/${region}/services/emulator-service`,
+      aud: iapAudience,
       sub: `accounts.google.com:${uniqueIdOf(who)}`,
       email: who,
       iat,
@@ -140,6 +148,17 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       return send(res, 200, JSON.stringify(certificates.pemCertificates(keys)), certsHeaders);
     }
     if (path === IAP_JWKS_PATH) return send(res, 200, JSON.stringify({ keys: [toIapJwk(iapKey)] }), certsHeaders);
+    if (path === IAP_ASSERTION_PATH && options.serveIapAssertions) {
+      const who = url.searchParams.get('email') ?? '';
+      if (!isEmail(who)) {
+        const usage = `email must be the user's email address: ${IAP_ASSERTION_PATH}?email=alice@example.com\n`;
+        return send(res, 400, usage, { 'Content-Type': 'text/plain' });
+      }
+      return send(res, 200, mintIapAssertion({ email: who }), {
+        'Content-Type': 'text/plain',
+        'Cache-Control': 'no-store',
+      });
+    }
     if (path === IAP_PEM_PATH) {
       const pem = iapKey.publicKey.export({ type: 'spki', format: 'pem' }).toString();
       return send(res, 200, JSON.stringify({ [iapKey.kid]: pem }), certsHeaders);
@@ -235,6 +254,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     pemCertsUrl: `${url}/oauth2/v1/certs`,
     iapCertsUrl: url + IAP_JWKS_PATH,
     iapPemKeysUrl: url + IAP_PEM_PATH,
+    iapAudience,
+    iapAssertionUrl: options.serveIapAssertions ? url + IAP_ASSERTION_PATH : undefined,
     serviceAccountEmail: email,
     tokenUri: `${url}/token`,
     stsUrl: `${url}/v1/token`,

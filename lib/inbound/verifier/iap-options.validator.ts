@@ -1,5 +1,6 @@
 import { CloudRunAuthConfigError } from '../../shared/errors/config.error.js';
 import { assertKnownKeys, assertObject } from '../../shared/options/option.assertions.js';
+import { IAP_AUDIENCE, IAP_AUDIENCE_FORMS as AUDIENCE_FORMS } from '../../shared/options/iap-audience.rule.js';
 import {
   IAP_CERTS_URL,
   type IapAssertionVerifierOptions,
@@ -16,17 +17,6 @@ import {
 
 /** Every key of {@link IapAssertionVerifierOptions}. */
 const IAP_OPTION_KEYS: readonly string[] = ['audience', ...SIGNED_JWT_OPTION_KEYS];
-
-/**
- * IAP's two audience forms: IAP on Cloud Run (`/projects/NUMBER/locations/REGION/services/NAME`,
- * a Cloud Run service name) and IAP on a load balancer (`/projects/NUMBER/global/backendServices/ID`).
- */
-const IAP_AUDIENCE =
-  /^\/projects\/[1-9]\d{0,19}\/(?:locations\/[a-z]+-[a-z]+\d+\/services\/[a-z](?:[a-z0-9-]{0,47}[a-z0-9])?|global\/backendServices\/\d{1,20})$/;
-
-const AUDIENCE_FORMS =
-  '"/projects/PROJECT_NUMBER/locations/REGION/services/SERVICE_NAME" (IAP on Cloud Run) or ' +
-  '"/projects/PROJECT_NUMBER/global/backendServices/BACKEND_SERVICE_ID" (IAP on a load balancer)';
 
 /**
  * Validates `IapAssertionVerifier` options and applies defaults; options it resolved before are

@@ -1,4 +1,5 @@
 import { IdTokenFetchError } from '../../shared/errors/id-token-fetch.error.js';
+import { localEmulatorHint } from '../../shared/runtime/local-emulator.hint.js';
 import type { TokenSource } from '../../shared/telemetry/telemetry.names.js';
 
 /** Why a token fetch failed: the `reason` of metrics and operator logs. */
@@ -41,8 +42,13 @@ export function fetchFailureReason(error: unknown, shuttingDown = false): TokenF
   return 'unknown';
 }
 
-/** What an operator should check for each reason; `source` narrows the advice. */
-export function fetchFailureHint(reason: TokenFetchFailureReason, source: TokenSource): string {
+/**
+ * What an operator should check for each reason; `source` narrows the advice, and `error` tells
+ * a stopped emulator (a refused port on this machine, off Cloud Run) from an unreachable Google.
+ */
+export function fetchFailureHint(reason: TokenFetchFailureReason, source: TokenSource, error?: unknown): string {
+  const local = reason === 'unreachable' && source !== 'custom' ? localEmulatorHint(error) : undefined;
+  if (local) return local;
   const endpoint =
     source === 'metadata'
       ? 'the metadata server (on Cloud Run, GCE and GKE it is always there; elsewhere set GOOGLE_APPLICATION_CREDENTIALS, or GCE_METADATA_HOST for the emulator)'

@@ -6,6 +6,7 @@ import { MetadataSource } from '../credentials/metadata.source.js';
 import { credentialKind } from '../credentials/credential-kind.js';
 import type { TokenSource } from '../../shared/telemetry/telemetry.names.js';
 import { IdTokenFetchError } from '../../shared/errors/id-token-fetch.error.js';
+import { localEmulatorHint } from '../../shared/runtime/local-emulator.hint.js';
 import { IdTokenProvider, type IdTokenRequestOptions } from './id-token.provider.js';
 
 /** Options of {@link GoogleIdTokenProvider}. */
@@ -15,7 +16,7 @@ export interface GoogleIdTokenProviderOptions extends CredentialsOptions {
    * @default `GCE_METADATA_IP`, else `GCE_METADATA_HOST`, else `169.254.169.254` (google-auth-library's order)
    */
   metadataHost?: string;
-  /** Environment to read ADC variables from. @default process.env */
+  /** Environment to read ADC variables, and Cloud Run's (`K_SERVICE`, `CLOUD_RUN_JOB`), from. @default process.env */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -24,7 +25,8 @@ export interface GoogleIdTokenProviderOptions extends CredentialsOptions {
  * service-account key, impersonated service account, workload identity federation), optionally
  * impersonating another service account. Credentials are resolved on first use and kept once
  * found (a failed lookup is tried again by the next request); no `gcloud` subprocess and no
- * project-id lookup ever runs.
+ * project-id lookup ever runs. Off Cloud Run, an endpoint on this machine that refuses the
+ * connection (a stopped emulator) fails the fetch at once, not retryable, saying so.
  */
 export class GoogleIdTokenProvider extends IdTokenProvider {
   private source?: Promise<CredentialSource>;
@@ -53,6 +55,13 @@ export class GoogleIdTokenProvider extends IdTokenProvider {
     try {
       return await source.idToken(audience, signal);
     } catch (error) {
+      const local = localEmulatorHint(error, this.options.env ?? process.env);
+      if (local) {
+        // A closed port on this machine stays closed while a request retries: fail now, not at the deadline.
+        const message = error instanceof Error ? error.message : String(error);
+        const cause = error instanceof IdTokenFetchError ? error.cause : error;
+        throw new IdTokenFetchError(`${message}: ${local}`, audience, false, { cause });
+      }
       if (!(error instanceof IdTokenFetchError) || !(source instanceof MetadataSource))
         throw withAudience(error, audience);
       throw new IdTokenFetchError(

@@ -93,7 +93,7 @@ export class TokenFetchObserver {
     this.log.report(
       summary,
       { service, audience, source, reason },
-      { check: fetchFailureHint(reason, source), error: message },
+      { check: fetchFailureHint(reason, source, error), error: message },
     );
   }
 }
