@@ -18,8 +18,9 @@ const ALLOWED: Record<string, string[]> = {
   outbound: ['shared'],
   inbound: ['shared'],
   module: ['shared', 'outbound', 'inbound'],
-  testing: ['shared'],
-  cli: ['testing'],
+  // The emulator stands on shared code; the test caller guard is a CloudRunAuthGuard.
+  testing: ['shared', 'inbound'],
+  cli: ['testing', 'shared'],
   grpc: ['outbound'], // lib/grpc/index.ts, the nestjs-cloud-run-auth/grpc entry point
   // The nestjs-cloud-run-auth/terminus entry point: reads the module's cache, registry and key store.
   terminus: ['shared', 'outbound', 'inbound', 'module'],

@@ -11,6 +11,9 @@ process.env.CLOUDSDK_CONFIG = mkdtempSync(join(tmpdir(), 'gcloud-empty-'));
 // GCE_METADATA_IP wins over GCE_METADATA_HOST (google-auth-library's order), so it must not leak in.
 delete process.env.GCE_METADATA_IP;
 process.env.GCE_METADATA_HOST = '127.0.0.1:9';
+// Off Cloud Run, whatever an earlier file of this worker set.
+delete process.env.K_SERVICE;
+delete process.env.CLOUD_RUN_JOB;
 
 // Files share a worker's modules (vitest.config.ts): undo what an earlier file may have set.
 Logger.overrideLogger(new ConsoleLogger());

@@ -56,7 +56,7 @@ class BoundController {
 @Injectable()
 class AuditedGuard extends CloudRunAuthGuard {}
 
-const inbound = (mount: CloudRunAuthModuleOptions['inbound'] extends infer I ? (I & object)['mount'] : never) => ({
+const inbound = (mount: boolean | Type<CloudRunAuthGuard>): CloudRunAuthModuleOptions => ({
   inbound: { audience: AUDIENCE, allowedCallers: [GATEWAY, ADMIN], certsUrl: CLOSED_PORT_CERTS, mount },
 });
 
@@ -119,7 +119,9 @@ describe('testCallerGuard: a guarded app tested without the emulator', () => {
 
   it('refuses to boot on Cloud Run (K_SERVICE set)', async () => {
     process.env.K_SERVICE = 'orders';
-    const error = await start(inbound(true), CloudRunAuthGuard, testCallerGuard(GATEWAY)).catch((e: unknown) => e);
+    const error = await start(inbound(true), CloudRunAuthGuard, testCallerGuard(GATEWAY))
+      .catch((e: unknown) => e)
+      .finally(() => delete process.env.K_SERVICE);
     expect(error).toBeInstanceOf(CloudRunAuthConfigError);
     expect((error as CloudRunAuthConfigError).field).toBe('testCallerGuard');
   });

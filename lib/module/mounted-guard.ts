@@ -1,6 +1,16 @@
-import { UseGuards, type CanActivate, type ExecutionContext, type Provider, type Type } from '@nestjs/common';
-import { APP_GUARD, ModulesContainer } from '@nestjs/core';
+import {
+  Logger,
+  UseGuards,
+  type CanActivate,
+  type ExecutionContext,
+  type OnApplicationBootstrap,
+  type Provider,
+  type Type,
+} from '@nestjs/common';
+import { APP_GUARD, ModulesContainer, Reflector } from '@nestjs/core';
 import { CloudRunAuthGuard } from '../inbound/guard/cloud-run-auth.guard.js';
+import { guardedProbeRoutes, PROBE_HINT } from '../inbound/guard/probe-routes.js';
+import { RouteMetadataReader } from '../inbound/guard/route-metadata.reader.js';
 
 /** The guard class a `mount` value asks for: `true` → `CloudRunAuthGuard`, a subclass → itself; else `undefined`. */
 export function mountedGuard(mount: unknown): Type<CloudRunAuthGuard> | undefined {
@@ -25,20 +35,35 @@ export function mountProviders(guard: Type<CloudRunAuthGuard>): Provider[] {
     MountedGuardHost,
     {
       provide: APP_GUARD,
-      useFactory: (modules: ModulesContainer) => new MountedGuard(() => enhancerOf(modules, MountedGuardHost, guard)),
+      useFactory: (modules: ModulesContainer) => new MountedGuard(modules, MountedGuardHost, guard),
       inject: [ModulesContainer],
     },
   ];
 }
 
-/** Runs the guard instance it is given on first use: instances of enhancers exist only once the application is built. */
-class MountedGuard implements CanActivate {
+/**
+ * Runs the guard Nest built as an enhancer of `host` (found on first use: enhancers are built
+ * after providers); warns at boot about routes that look like health probes and are not exempt.
+ */
+class MountedGuard implements CanActivate, OnApplicationBootstrap {
   private guard: CanActivate | undefined;
 
-  constructor(private readonly resolve: () => CanActivate) {}
+  constructor(
+    private readonly modules: ModulesContainer,
+    private readonly host: Type,
+    private readonly guardClass: Type<CloudRunAuthGuard>,
+  ) {}
 
   canActivate(context: ExecutionContext) {
-    return (this.guard ??= this.resolve()).canActivate(context);
+    return (this.guard ??= enhancerOf(this.modules, this.host, this.guardClass)).canActivate(context);
+  }
+
+  onApplicationBootstrap(): void {
+    const probes = guardedProbeRoutes(this.modules, new RouteMetadataReader(new Reflector()));
+    if (probes.length === 0) return;
+    new Logger('CloudRunAuth').warn(
+      `inbound.mount guards ${probes.join(', ')}, which look${probes.length === 1 ? 's' : ''} like a health probe: ${PROBE_HINT}`,
+    );
   }
 }
 

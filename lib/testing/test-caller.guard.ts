@@ -5,6 +5,7 @@ import { SigningKeyStore } from '../inbound/keys/signing-key.store.js';
 import { IdTokenVerifier } from '../inbound/verifier/id-token.verifier.js';
 import { CloudRunAuthConfigError } from '../shared/errors/config.error.js';
 import { signRs256Jwt } from '../shared/jwt/jwt.signer.js';
+import { cloudRunVariable } from '../shared/runtime/cloud-run.env.js';
 import { idTokenClaims } from './id-token.claims.js';
 import { reuseOrCreateSigningKey, type SigningKey } from './signing-key.js';
 
@@ -46,7 +47,7 @@ interface HttpRequestLike {
  *   .useClass(testCallerGuard('gateway@my-project.iam.gserviceaccount.com'))
  * ```
  *
- * Fails at boot on Cloud Run (`K_SERVICE` set): it is for tests only. HTTP and GraphQL
+ * Fails at boot on Cloud Run (`K_SERVICE` or `CLOUD_RUN_JOB` set): it is for tests only. HTTP and GraphQL
  * contexts; other contexts are guarded as by `CloudRunAuthGuard`.
  * @param defaultCaller the caller of requests without the header. @default none (401)
  */
@@ -58,9 +59,10 @@ export function testCallerGuard(defaultCaller?: string): Type<CloudRunAuthGuard>
 
     override onModuleInit(): void {
       super.onModuleInit();
-      if (process.env.K_SERVICE) {
+      const cloudRun = cloudRunVariable();
+      if (cloudRun) {
         throw new CloudRunAuthConfigError(
-          `a test caller guard is for tests only, and K_SERVICE is set (${process.env.K_SERVICE}): this process runs on Cloud Run`,
+          `a test caller guard is for tests only, and ${cloudRun} is set: this process runs on Cloud Run`,
           'testCallerGuard',
         );
       }

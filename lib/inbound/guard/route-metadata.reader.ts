@@ -29,6 +29,14 @@ export class RouteMetadataReader {
     const handler = context.getHandler();
     const controller = context.getClass();
     if (handler === this.lastHandler && controller === this.last!.controller) return this.last!;
+    const metadata = this.readRoute(handler, controller);
+    this.lastHandler = handler;
+    this.last = metadata;
+    return metadata;
+  }
+
+  /** The settings of `handler` as a route of `controller`. */
+  readRoute(handler: Function, controller: Function): RouteMetadata {
     let metadata = this.byHandler.get(handler);
     if (metadata === undefined || metadata.controller !== controller) {
       const routeAllowList = this.reflector.get<CallerAllowList | undefined>(ALLOWED_CALLERS_METADATA, handler);
@@ -40,8 +48,6 @@ export class RouteMetadataReader {
       };
       this.byHandler.set(handler, metadata);
     }
-    this.lastHandler = handler;
-    this.last = metadata;
     return metadata;
   }
 
