@@ -1,14 +1,14 @@
-import type { KeyObject } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { IapAssertionVerifier, IdTokenVerifier, SigningKeyStore } from '../lib/index.js';
+import { IapAssertionVerifier, IdTokenVerifier } from '../lib/index.js';
 import { JwksKeyStore } from '../lib/inbound/keys/jwks.key-store.js';
 import { VerifiedTokenCache } from '../lib/inbound/verifier/verified-token.cache.js';
 import { decodeCanonicalJwt, decodeJwt } from '../lib/shared/jwt/jwt.codec.js';
 import { startEmulator, type Emulator } from '../lib/testing/index.js';
 import { startGuardedApp, type GuardedApp } from './utils/guarded-app.js';
 import { mint, mintIap, rejection } from './utils/tokens.js';
+import { CountingKeyStore } from './utils/key-lookups.js';
 
 const AUDIENCE = 'https://orders-abc123-ew.a.run.app';
 const IAP_AUDIENCE = '/projects/123456789012/global/backendServices/4567890123';
@@ -40,18 +40,6 @@ function spellings(token: string): { trailingBits: string[]; padded: string[]; b
 
 /** The bytes of each segment: the same for every spelling of one token. */
 const bytesOf = (token: string) => token.split('.').map((s) => Buffer.from(s, 'base64url').toString('hex'));
-
-/** Counts key lookups: a signature is never checked without one. */
-class CountingKeyStore extends SigningKeyStore {
-  lookups = 0;
-  constructor(private readonly inner: SigningKeyStore) {
-    super();
-  }
-  getKey(kid: string): Promise<KeyObject | undefined> {
-    this.lookups += 1;
-    return this.inner.getKey(kid);
-  }
-}
 
 /** What a verifier's verified-token cache holds: each entry's text and offset. */
 function cachedTexts(verifier: IdTokenVerifier | IapAssertionVerifier): { text: string; offset: number }[] {

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   CloudRunAuthConfigError,
@@ -24,6 +24,7 @@ import {
   withPayload,
   rejection,
 } from './utils/tokens.js';
+import { CountingKeyStore } from './utils/key-lookups.js';
 
 const AUDIENCE = 'https://orders-abc123-ew.a.run.app';
 const CERTS = '/oauth2/v3/certs';
@@ -34,18 +35,6 @@ const GUARD_ONLY = new Set([
   'header_too_large',
   'caller_not_allowed',
 ]);
-
-/** Counts key lookups, i.e. verifications that were not answered by the verified-token cache. */
-class CountingKeyStore extends SigningKeyStore {
-  lookups = 0;
-  constructor(private readonly inner: SigningKeyStore) {
-    super();
-  }
-  getKey(kid: string): Promise<KeyObject | undefined> {
-    this.lookups += 1;
-    return this.inner.getKey(kid);
-  }
-}
 
 describe('IdTokenVerifier', () => {
   let emu: Emulator;

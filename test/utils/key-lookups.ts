@@ -1,4 +1,21 @@
+import type { KeyObject } from 'node:crypto';
 import { JwksKeyStore } from '../../lib/inbound/keys/jwks.key-store.js';
+import { SigningKeyStore } from '../../lib/index.js';
+
+/**
+ * Counts key lookups: verifications that were not answered by the verified-token cache (a
+ * signature is never checked without one).
+ */
+export class CountingKeyStore extends SigningKeyStore {
+  lookups = 0;
+  constructor(private readonly inner: SigningKeyStore) {
+    super();
+  }
+  getKey(kid: string): Promise<KeyObject | undefined> {
+    this.lookups += 1;
+    return this.inner.getKey(kid);
+  }
+}
 
 /** The durations of key lookups that could not be answered from a held key set; `restore()` ends the timing. */
 export interface KeyLookupTimes {
