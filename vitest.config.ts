@@ -29,7 +29,8 @@ export default defineConfig({
           name: 'shared',
           include: ['test/**/*.spec.ts'],
           // Apps tested against the packed package by test/fixtures/run.sh, with their own runners.
-          exclude: [...configDefaults.exclude, 'test/fixtures/**', ...OWN_MODULES],
+          // test/.snippets: documentation blocks, run by the spec that writes them (testing-your-services).
+          exclude: [...configDefaults.exclude, 'test/fixtures/**', 'test/.snippets/**', ...OWN_MODULES],
           isolate: false,
         },
       },

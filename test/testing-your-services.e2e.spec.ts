@@ -1,5 +1,5 @@
 /**
- * The README's "Testing your services" and "Behind Identity-Aware Proxy" examples and
+ * The README's "Testing your services" (controller tests and end to end) and "Behind Identity-Aware Proxy" examples and
  * docs/emulator.md's "Testing a caller on its own", run exactly as they are written there: the blocks of those documents that name a file (the quick
  * starts' controllers and the test files) are written to test/.snippets/e2e/, and the test files
  * among them are imported here, so that their describe() blocks run as part of this file. The package
@@ -27,6 +27,7 @@ function writeDoc(doc: string, file: string): string {
 
 rmSync(OUT, { recursive: true, force: true });
 const tests = [
+  writeDoc('README.md', 'orders/test/orders.controller.spec.ts'),
   writeDoc('README.md', 'test/checkout.e2e-spec.ts'),
   writeDoc('README.md', 'test/reports.e2e-spec.ts'),
   writeDoc('docs/emulator.md', 'test/caller.e2e-spec.ts'),
