@@ -28,7 +28,7 @@ function writeDoc(doc: string, file: string): string {
 rmSync(OUT, { recursive: true, force: true });
 const tests = [
   writeDoc('README.md', 'orders/test/orders.controller.spec.ts'),
-  writeDoc('README.md', 'test/checkout.e2e-spec.ts'),
+  writeDoc('README.md', 'orders/test/orders.e2e-spec.ts'),
   writeDoc('README.md', 'test/reports.e2e-spec.ts'),
   writeDoc('docs/emulator.md', 'test/caller.e2e-spec.ts'),
 ];
