@@ -20,7 +20,7 @@ export interface CodeBlock {
   code: string;
   /**
    * The path named by the block's first line, `// orders/src/app.module.ts`, if any: the block is
-   * that file, and other blocks of the same document can import it.
+   * that file, and other blocks of the same document can import it (or read it: `// proto/orders.proto`).
    */
   file?: string;
 }
@@ -33,7 +33,7 @@ export interface Link {
 }
 
 const FENCE = /^(\s*)(`{3,}|~{3,})\s*([^`]*)$/;
-const FILE_COMMENT = /^\/\/ ((?:[\w@-]+\/)*[\w@.-]+\.(?:ts|mts|cts))(?:\s|$)/;
+const FILE_COMMENT = /^\/\/ ((?:[\w@-]+\/)*[\w@.-]+\.(?:ts|mts|cts|proto))(?:\s|$)/;
 
 /** The fenced code blocks of `markdown`. An unclosed fence is an error. */
 export function codeBlocks(markdown: string, doc: string): CodeBlock[] {

@@ -1,7 +1,7 @@
 /** Name of the meter and of the tracer. */
 export const INSTRUMENTATION_NAME = 'nestjs-cloud-run-auth';
 
-/** Metric names; see docs/operations.md for their attributes. */
+/** Metric names; see docs/opentelemetry.md for their attributes. */
 export const METRIC = {
   tokenFetches: 'cloud_run_auth.token.fetches',
   tokenFetchDuration: 'cloud_run_auth.token.fetch.duration',
