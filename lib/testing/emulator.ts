@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import { IAP_AUDIENCE, IAP_AUDIENCE_FORMS } from '../shared/options/iap-audience.rule.js';
 import { isEmail } from '../shared/options/option.assertions.js';
+import { STRIPPED_SIGNATURE } from '../shared/jwt/stripped-signature.js';
 import { Certificates } from './certificates.js';
 import { createMetadataServer } from './metadata-server.js';
 import { idTokenClaims, uniqueIdOf } from './id-token.claims.js';
@@ -28,7 +29,6 @@ import {
 
 // Names clients use for the metadata server (gcp-metadata tries the IP, then the FQDN with a dot).
 const METADATA_HOSTS = ['metadata.google.internal', 'metadata.google.internal.', 'metadata', '169.254.169.254'];
-const STRIPPED_SIGNATURE = 'SIGNATURE_REMOVED_BY_GOOGLE';
 /** IAP's JWKS and `{ kid: PEM }` paths, as on `https://www.gstatic.com`. */
 const IAP_JWKS_PATH = '/iap/verify/public_key-jwk';
 const IAP_PEM_PATH = '/iap/verify/public_key';

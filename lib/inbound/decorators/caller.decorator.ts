@@ -6,8 +6,8 @@ import type { CallerIdentity } from '../verifier/caller-identity.interface.js';
 // Kept per request object, which the guard and param decorators share on Express and Fastify,
 // in one of two places, whichever is cheaper for the kind of object:
 // - Node's own IncomingMessage (the request on Express): a WeakMap. Express replaces these
-//   objects' prototype, after which adding a property to one took about 4 µs in a measurement
-//   on Node 20, against well under 1 µs for a WeakMap entry.
+//   objects' prototype, after which adding a property to one costs several times a WeakMap
+//   entry (BENCHMARKS.md, the guard's sections).
 // - Any other request object (Fastify's wrapper): an own property under a symbol no other
 //   module has, which costs next to nothing, where a WeakMap entry costs garbage-collector work
 //   on every request. Request data (headers, JSON bodies) cannot produce a symbol key.

@@ -6,9 +6,7 @@ import { rejectToken as reject } from '../../shared/errors/token-verification.er
 import { SignedJwtVerifier, type JwtProfile } from './signed-jwt.verifier.js';
 import type { IdTokenVerifierOptions, ResolvedVerifierOptions } from './verifier-options.interface.js';
 import { resolveVerifierOptions } from './verifier-options.validator.js';
-
-/** What Cloud Run puts in place of the signature of a token it has checked. */
-export const STRIPPED_SIGNATURE = 'SIGNATURE_REMOVED_BY_GOOGLE';
+import { STRIPPED_SIGNATURE } from '../../shared/jwt/stripped-signature.js';
 
 /** Google ID tokens: RS256 only (Google never uses anything else), Google's claims, Cloud Run's stripped signatures. */
 const ID_TOKEN: JwtProfile<ResolvedVerifierOptions> = {
