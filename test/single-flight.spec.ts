@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SingleFlight, sleep, waitFor } from '../lib/shared/async/single-flight.js';
+import { SingleFlight, sleep, waitFor } from '../lib/shared/single-flight.js';
 
 const timeoutError = () => new Error('flight timed out');
 

@@ -11,7 +11,7 @@ import {
 } from '../lib/index.js';
 import type { Emulator } from '../lib/testing/index.js';
 import { CloudRunAuthTelemetry } from '../lib/shared/telemetry/cloud-run-auth.telemetry.js';
-import { InboundTelemetry, TIMED_LOOKUP_INTERVAL } from '../lib/shared/telemetry/inbound.telemetry.js';
+import { InboundTelemetry, TIMED_LOOKUP_INTERVAL } from '../lib/inbound/inbound.telemetry.js';
 import { OperatorLog } from '../lib/shared/telemetry/operator.log.js';
 import { resolveTelemetryOptions } from '../lib/shared/telemetry/telemetry-options.js';
 import { clientOf, createCallerApp } from './utils/caller-app.js';

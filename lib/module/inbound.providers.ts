@@ -6,7 +6,7 @@ import type { ResolvedInboundOptions } from '../inbound/resolved-inbound-options
 import { IapAssertionVerifier } from '../inbound/verifier/iap-assertion.verifier.js';
 import { IdTokenVerifier } from '../inbound/verifier/id-token.verifier.js';
 import { CloudRunAuthTelemetry } from '../shared/telemetry/cloud-run-auth.telemetry.js';
-import { InboundTelemetry } from '../shared/telemetry/inbound.telemetry.js';
+import { InboundTelemetry } from '../inbound/inbound.telemetry.js';
 import { CLOUD_RUN_AUTH_CONFIG } from './cloud-run-auth.constants.js';
 import type { ResolvedCloudRunAuthOptions } from './resolved-options.interface.js';
 

@@ -8,7 +8,7 @@ import { CloudRunAuthRegistry } from '../module/cloud-run-auth.registry.js';
 import { IAP_KEY_STORE } from '../module/inbound.providers.js';
 import type { ResolvedServiceDefinition } from '../outbound/service-definition.interface.js';
 import { IdTokenCache } from '../outbound/token/id-token.cache.js';
-import { waitFor } from '../shared/async/single-flight.js';
+import { waitFor } from '../shared/single-flight.js';
 
 /** Options of {@link CloudRunAuthHealthIndicator.isHealthy}. */
 export interface CloudRunAuthHealthOptions {

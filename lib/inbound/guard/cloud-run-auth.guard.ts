@@ -11,7 +11,7 @@ import {
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { CloudRunAuthConfigError } from '../../shared/errors/config.error.js';
 import { describeAscii, nonAsciiIndex } from '../../shared/options/option.assertions.js';
-import { InboundTelemetry } from '../../shared/telemetry/inbound.telemetry.js';
+import { InboundTelemetry } from '../inbound.telemetry.js';
 import { OperatorLog } from '../../shared/telemetry/operator.log.js';
 import type { CallerAllowList } from '../allowed-callers.matcher.js';
 import { setCallerIdentity } from '../decorators/caller.decorator.js';

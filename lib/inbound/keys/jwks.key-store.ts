@@ -1,6 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { Logger, type BeforeApplicationShutdown, type OnApplicationShutdown } from '@nestjs/common';
-import { SingleFlight } from '../../shared/async/single-flight.js';
+import { SingleFlight } from '../../shared/single-flight.js';
 import { SigningKeyStore } from './signing-key.store.js';
 import { TokenVerificationError } from '../../shared/errors/token-verification.error.js';
 import { clock } from '../../shared/clock.js';

@@ -1,4 +1,4 @@
-import { SingleFlight, waitFor } from '../../shared/async/single-flight.js';
+import { SingleFlight, waitFor } from '../../shared/single-flight.js';
 import { IdTokenFetchError } from '../../shared/errors/id-token-fetch.error.js';
 
 /** Refresh an access token this long before Google says it expires. */

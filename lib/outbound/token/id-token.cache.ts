@@ -1,5 +1,5 @@
 import { Logger, type BeforeApplicationShutdown, type OnApplicationShutdown } from '@nestjs/common';
-import { SingleFlight, sleep, waitFor, type WaitOptions } from '../../shared/async/single-flight.js';
+import { SingleFlight, sleep, waitFor, type WaitOptions } from '../../shared/single-flight.js';
 import { IdTokenFetchError } from '../../shared/errors/id-token-fetch.error.js';
 import { decodeJwt } from '../../shared/jwt/jwt.codec.js';
 import { CloudRunAuthTelemetry, type CloudRunAuthMetrics } from '../../shared/telemetry/cloud-run-auth.telemetry.js';

@@ -1,4 +1,4 @@
-import { waitFor } from '../../shared/async/single-flight.js';
+import { waitFor } from '../../shared/single-flight.js';
 import { IdTokenFetchError } from '../../shared/errors/id-token-fetch.error.js';
 import { decodeJwt } from '../../shared/jwt/jwt.codec.js';
 import type { IdTokenProvider } from './id-token.provider.js';

@@ -1,7 +1,11 @@
-import type { CloudRunAuthMetrics, CloudRunAuthTelemetry, CloudRunAuthTracing } from './cloud-run-auth.telemetry.js';
-import type { CounterSeries, LocalCounter } from './local.counter.js';
-import type { Attributes, OtelHistogram } from './opentelemetry-api.js';
-import { INBOUND_REJECTED_EVENT } from './telemetry.names.js';
+import type {
+  CloudRunAuthMetrics,
+  CloudRunAuthTelemetry,
+  CloudRunAuthTracing,
+} from '../shared/telemetry/cloud-run-auth.telemetry.js';
+import type { CounterSeries, LocalCounter } from '../shared/telemetry/local.counter.js';
+import type { Attributes, OtelHistogram } from '../shared/telemetry/opentelemetry-api.js';
+import { INBOUND_REJECTED_EVENT } from '../shared/telemetry/telemetry.names.js';
 
 /** One verified-token cache lookup in this many is timed for `inbound.verify.duration` (`cached: true`). */
 export const TIMED_LOOKUP_INTERVAL = 64;
