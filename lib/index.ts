@@ -32,7 +32,8 @@ export type { InboundRejection, InboundRejectionReason } from './inbound/guard/i
 export { SkipCloudRunAuth } from './inbound/decorators/skip-cloud-run-auth.decorator.js';
 export { AllowedCallers } from './inbound/decorators/allowed-callers.decorator.js';
 export type { CallerAllowList } from './inbound/allowed-callers.matcher.js';
-export { Caller, getCallerIdentity } from './inbound/decorators/caller.decorator.js';
+export { Caller } from './inbound/decorators/caller.decorator.js';
+export { getCallerIdentity } from './inbound/caller-identity.store.js';
 export type { CallerIdentity, CallerSource } from './inbound/verifier/caller-identity.interface.js';
 export { IdTokenVerifier } from './inbound/verifier/id-token.verifier.js';
 export type {

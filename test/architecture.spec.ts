@@ -109,4 +109,19 @@ describe('lib/ architecture', () => {
     );
     expect(violations).toEqual([]);
   });
+
+  it('keeps the guard and the decorators apart: what both need (the identity store, the request readers) is in inbound/', () => {
+    const crossing = [...graph].flatMap(([file, targets]) =>
+      targets
+        .filter(
+          (target) =>
+            (file.startsWith('inbound/guard/') && target.startsWith('inbound/decorators/')) ||
+            (file.startsWith('inbound/decorators/') && target.startsWith('inbound/guard/')),
+        )
+        .map((target) => `${file} -> ${target}`),
+    );
+    expect(graph.has('inbound/guard/cloud-run-auth.guard.ts')).toBe(true);
+    expect(graph.has('inbound/decorators/caller.decorator.ts')).toBe(true);
+    expect(crossing).toEqual([]);
+  });
 });

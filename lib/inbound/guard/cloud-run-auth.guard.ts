@@ -14,7 +14,7 @@ import { describeAscii, nonAsciiIndex } from '../../shared/options/option.assert
 import { InboundTelemetry } from '../inbound.telemetry.js';
 import { OperatorLog } from '../../shared/telemetry/operator.log.js';
 import type { CallerAllowList } from '../allowed-callers.matcher.js';
-import { setCallerIdentity } from '../decorators/caller.decorator.js';
+import { setCallerIdentity } from '../caller-identity.store.js';
 import { CLOUD_RUN_AUTH_INBOUND_OPTIONS } from '../inbound.constants.js';
 import type { ResolvedInboundOptions } from '../resolved-inbound-options.interface.js';
 import type { CallerIdentity } from '../verifier/caller-identity.interface.js';
@@ -31,7 +31,7 @@ import {
 } from './inbound-rejection.js';
 import { readGrpcTokenHeader, rpcExceptionFor } from './grpc-metadata.reader.js';
 import { readIapAssertionHeader } from './iap-assertion.extractor.js';
-import { graphqlRequest, graphqlResponse, grpcMetadata, identityCarrier } from './request.extractor.js';
+import { graphqlRequest, graphqlResponse, grpcMetadata, identityCarrier } from '../request.extractor.js';
 import { receivedAudience, rejectionHint } from './rejection.hints.js';
 import { describeRoute, PROBE_HINT } from './probe-routes.js';
 import { RouteMetadataReader, type RouteMetadata } from './route-metadata.reader.js';

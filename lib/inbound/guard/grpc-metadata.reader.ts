@@ -1,5 +1,5 @@
 import { HttpException } from '@nestjs/common';
-import type { GrpcMetadataLike } from './request.extractor.js';
+import type { GrpcMetadataLike } from '../request.extractor.js';
 import type { TokenHeader } from './token.extractor.js';
 
 /** gRPC status codes of refusals (`@grpc/grpc-js`'s `status`, not imported). */
