@@ -85,7 +85,7 @@ export class CloudRunAuthGuard implements CanActivate, OnModuleInit {
   @Optional() @Inject(IdTokenVerifier) protected readonly verifier!: IdTokenVerifier;
   /** Reads `@SkipCloudRunAuth()` and `@AllowedCallers()`. */
   @Inject(Reflector) protected readonly reflector!: Reflector;
-  /** Sets `WWW-Authenticate` on 401s; injected as a property so that subclass constructors need not pass it. */
+  /** Sets `WWW-Authenticate` on 401s and 403s; injected as a property, as everything the guard uses. */
   @Optional() @Inject(HttpAdapterHost) protected readonly adapterHost?: HttpAdapterHost;
   /** Metrics and span events of decisions; absent (`null`) when telemetry is off. Injected as a property, like `adapterHost`. */
   @Optional() @Inject(InboundTelemetry) protected readonly telemetry?: InboundTelemetry | null;
