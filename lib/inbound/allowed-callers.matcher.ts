@@ -31,6 +31,12 @@ const UNOWNED_DOMAIN = /(?:^|\.)(?:gserviceaccount|gmail|googlemail)\.com(?:\.|$
 const SUBJECT_PREFIX = 'sub:';
 const SUBJECT_ENTRY = /^sub:([0-9]{1,64})$/;
 
+/** The allow-list entry that names a caller of ID tokens by `subject` (`sub:DIGITS`), or `undefined` when no entry can. */
+export function subjectEntry(subject: string): string | undefined {
+  const entry = `${SUBJECT_PREFIX}${subject}`;
+  return SUBJECT_ENTRY.test(entry) ? entry : undefined;
+}
+
 /** Whether an allow-list pattern is a `*@DOMAIN` of people, which matches IAP callers only. */
 export function isIapOnlyPattern(pattern: string): boolean {
   return pattern.startsWith('*@') && !PROJECT_WILDCARD.test(pattern);

@@ -13,7 +13,7 @@ import { CloudRunAuthConfigError } from '../../shared/errors/config.error.js';
 import { describeAscii, nonAsciiIndex } from '../../shared/options/option.assertions.js';
 import { InboundTelemetry } from '../inbound.telemetry.js';
 import { OperatorLog } from '../../shared/telemetry/operator.log.js';
-import type { CallerAllowList } from '../allowed-callers.matcher.js';
+import { subjectEntry, type CallerAllowList } from '../allowed-callers.matcher.js';
 import { setCallerIdentity } from '../caller-identity.store.js';
 import { CLOUD_RUN_AUTH_INBOUND_OPTIONS } from '../inbound.constants.js';
 import type { ResolvedInboundOptions } from '../resolved-inbound-options.interface.js';
@@ -99,9 +99,12 @@ export class CloudRunAuthGuard implements CanActivate, OnModuleInit {
   private metricsOfDecisions: InboundTelemetry | null | undefined;
   /** Whether `checkCaller()` is this class's own, whose passes can be remembered. */
   private readonly defaultCallerCheck: boolean;
+  /** Whether `getRequest()` is this class's own, whose request is where `@Caller()` reads. */
+  private readonly defaultGetRequest: boolean;
 
   constructor() {
     this.defaultCallerCheck = this.checkCaller === CloudRunAuthGuard.prototype.checkCaller;
+    this.defaultGetRequest = this.getRequest === CloudRunAuthGuard.prototype.getRequest;
   }
 
   /**
@@ -320,9 +323,13 @@ export class CloudRunAuthGuard implements CanActivate, OnModuleInit {
       if (this.defaultCallerCheck) rememberAllowed(identity, allowList);
     }
     this.decisionMetrics()?.allowed(identity);
-    const carrier = identityCarrier(context);
-    if (carrier !== undefined) setCallerIdentity(carrier, identity);
-    if (carrier !== request) setCallerIdentity(request, identity);
+    setCallerIdentity(request, identity);
+    // The stock getRequest() returns the object @Caller() reads (a GraphQL operation without an
+    // HTTP request never gets here: it has no token); an overridden one may return another.
+    if (!this.defaultGetRequest) {
+      const carrier = identityCarrier(context);
+      if (carrier !== undefined && carrier !== request) setCallerIdentity(carrier, identity);
+    }
     return true;
   }
 
@@ -367,11 +374,11 @@ export class CloudRunAuthGuard implements CanActivate, OnModuleInit {
       const claimed = identity.claims.email;
       const unverified = typeof claimed === 'string' && claimed !== '';
       // A subject is an account's ID, not a credential: naming it tells the operator the entry to add.
-      const entry = /^[0-9]{1,64}$/.test(subject) ? ` ("sub:${subject}")` : '';
+      const entry = subjectEntry(subject);
       return {
         status: 403,
         reason: unverified ? 'email_not_verified' : 'missing_email',
-        detail: `${unverified ? "the token's email is not verified" : 'the token has no "email"'}, so only a sub: entry of the allow-list can match its caller${entry}`,
+        detail: `${unverified ? "the token's email is not verified" : 'the token has no "email"'}, so only a sub: entry of the allow-list can match its caller${entry ? ` ("${entry}")` : ''}`,
       };
     }
     // Escaped, so that a look-alike (U+212A KELVIN SIGN for "k") reads differently from what it imitates.
