@@ -4,54 +4,34 @@ export type {
   CloudRunAuthModuleAsyncOptions,
   CloudRunAuthModuleOptions,
   CloudRunAuthOptionsFactory,
-} from './module/cloud-run-auth-options.interface.js';
+} from './module/cloud-run-auth.options.js';
+export type { TelemetryOptions } from './shared/telemetry/telemetry.options.js';
 
-// Outbound: clients, token cache, identities
-export type {
-  ResolvedServiceDefinition,
-  ServiceDefinition,
-  ServiceTransport,
-} from './outbound/service-definition.interface.js';
-export type { ServiceNameDeclaration } from './module/service.providers.js';
-export type { CredentialsOptions } from './outbound/credentials/credentials-options.interface.js';
+// Outbound: clients of other services, and the ID tokens they carry
+export type { ServiceDefinition } from './outbound/service-definition.options.js';
+export type { CredentialsOptions } from './outbound/credentials/credentials.options.js';
 export { ServiceClient } from './outbound/client/service-client.js';
 export { getServiceClientToken, InjectServiceClient } from './outbound/client/service-client.token.js';
-export { getGrpcCredentialsToken, InjectGrpcCredentials } from './outbound/grpc/grpc-credentials.token.js';
 export { CloudRunAuthExceptionFilter } from './outbound/client/cloud-run-auth-exception.filter.js';
-export { IdTokenProvider, type IdTokenRequestOptions } from './outbound/token/id-token.provider.js';
+export { IdTokenProvider } from './outbound/token/id-token.provider.js';
 export { GoogleIdTokenProvider, type GoogleIdTokenProviderOptions } from './outbound/token/google-id-token.provider.js';
 export { IdTokenCache, type GetIdTokenOptions } from './outbound/token/id-token.cache.js';
 export type { IdTokenCacheOptions } from './outbound/token/id-token-cache.options.js';
 
-// Inbound: guard, decorators, verifier, keys
-export type { InboundIapOptions, InboundOptions } from './inbound/inbound-options.interface.js';
-export type { ResolvedInboundOptions } from './inbound/resolved-inbound-options.interface.js';
-export { CLOUD_RUN_AUTH_INBOUND_OPTIONS } from './inbound/inbound.constants.js';
+// Inbound: the guard, its decorators, the verifiers
+export type { InboundOptions } from './inbound/inbound.options.js';
 export { CloudRunAuthGuard } from './inbound/guard/cloud-run-auth.guard.js';
-export type { InboundRejection, InboundRejectionReason } from './inbound/guard/inbound-rejection.js';
+export type { InboundRejection } from './inbound/guard/inbound-rejection.js';
 export { SkipCloudRunAuth } from './inbound/decorators/skip-cloud-run-auth.decorator.js';
 export { AllowedCallers } from './inbound/decorators/allowed-callers.decorator.js';
 export type { CallerAllowList } from './inbound/allowed-callers.matcher.js';
 export { Caller } from './inbound/decorators/caller.decorator.js';
 export { getCallerIdentity } from './inbound/caller-identity.store.js';
-export type { CallerIdentity, CallerSource } from './inbound/verifier/caller-identity.interface.js';
+export type { CallerIdentity } from './inbound/verifier/caller-identity.interface.js';
 export { IdTokenVerifier } from './inbound/verifier/id-token.verifier.js';
-export type {
-  IdTokenVerifierOptions,
-  ResolvedSignedJwtVerifierOptions,
-  ResolvedVerifierOptions,
-  SignedJwtVerifierOptions,
-} from './inbound/verifier/verifier-options.interface.js';
+export type { IdTokenVerifierOptions } from './inbound/verifier/id-token-verifier.options.js';
 export { IapAssertionVerifier } from './inbound/verifier/iap-assertion.verifier.js';
-export type {
-  IapAssertionVerifierOptions,
-  ResolvedIapAssertionVerifierOptions,
-} from './inbound/verifier/iap-options.interface.js';
-export { SigningKeyStore } from './inbound/keys/signing-key.store.js';
-
-// Telemetry (OpenTelemetry through the optional @opentelemetry/api)
-export type { TelemetryOptions } from './shared/telemetry/telemetry-options.js';
-export type { TokenSource } from './shared/telemetry/telemetry.names.js';
+export type { IapAssertionVerifierOptions } from './inbound/verifier/iap-verifier.options.js';
 
 // Errors
 export { CloudRunAuthConfigError } from './shared/errors/config.error.js';

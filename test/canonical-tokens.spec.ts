@@ -43,7 +43,7 @@ const bytesOf = (token: string) => token.split('.').map((s) => Buffer.from(s, 'b
 
 /** What a verifier's verified-token cache holds: each entry's text and offset. */
 function cachedTexts(verifier: IdTokenVerifier | IapAssertionVerifier): { text: string; offset: number }[] {
-  const cache = (verifier as unknown as { cache: VerifiedTokenCache<unknown> }).cache;
+  const cache: VerifiedTokenCache<unknown> = verifier.verification.verifiedTokens;
   const entries = (cache as unknown as { entries: Map<unknown, { text: string; offset: number }> }).entries;
   return [...entries.values()].map(({ text, offset }) => ({ text, offset }));
 }

@@ -2,14 +2,17 @@ import { ChannelCredentials } from '@grpc/grpc-js';
 import { Injectable, Module } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createGrpcCredentials, createIdTokenCallCredentials } from '../lib/grpc/index.js';
+import {
+  createGrpcCredentials,
+  createIdTokenCallCredentials,
+  getGrpcCredentialsToken,
+  InjectGrpcCredentials,
+} from '../lib/grpc/index.js';
 import {
   CloudRunAuthConfigError,
   CloudRunAuthModule,
-  getGrpcCredentialsToken,
   getServiceClientToken,
   IdTokenCache,
-  InjectGrpcCredentials,
   ServiceClient,
   type CloudRunAuthModuleAsyncOptions,
   type ServiceDefinition,

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Controller, Get, UseGuards } from '@nestjs/common';
 import { AllowedCallers, CloudRunAuthConfigError, CloudRunAuthGuard, IdTokenVerifier } from '../lib/index.js';
 import { compileAllowList } from '../lib/inbound/allowed-callers.matcher.js';
-import { resolveInboundOptions } from '../lib/inbound/inbound-options.validator.js';
+import { resolveInboundOptions } from '../lib/inbound/inbound.options.js';
 import { compileGuardedModule } from './utils/guarded-app.js';
 
 const AUDIENCE = 'https://orders-abc123-ew.a.run.app';
@@ -115,7 +115,7 @@ describe('inbound option validation', () => {
   it('resolves the verifier options once: the verifier takes them as they are', () => {
     const { verifier } = resolveInboundOptions(base)!;
     expect(Object.isFrozen(verifier)).toBe(true);
-    expect(new IdTokenVerifier(verifier).options).toBe(verifier);
+    expect(new IdTokenVerifier(verifier).verification.options).toBe(verifier);
   });
 
   it.each([

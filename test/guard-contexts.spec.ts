@@ -4,7 +4,7 @@ import { RpcException } from '@nestjs/microservices';
 import { Test } from '@nestjs/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Caller, CloudRunAuthConfigError, CloudRunAuthGuard, CloudRunAuthModule } from '../lib/index.js';
-import { resolveInboundOptions } from '../lib/inbound/inbound-options.validator.js';
+import { resolveInboundOptions } from '../lib/inbound/inbound.options.js';
 import { startEmulator, type Emulator } from '../lib/testing/index.js';
 import { CapturingLogger } from './utils/guarded-app.js';
 import { mint } from './utils/tokens.js';

@@ -117,12 +117,12 @@ describe.each(PLATFORMS)('callers with an incomplete identity, unique IDs and lo
       await start({ allowedCallers: [emu.serviceAccountEmail] });
       const token = await metadataToken();
       const standalone = new IdTokenVerifier({ audience: AUDIENCE, certsUrl: emu.certsUrl });
-      expect(standalone.options.requireVerifiedEmail).toBe(true);
+      expect(standalone.verification.options.requireVerifiedEmail).toBe(true);
       expect((await rejection(standalone.verify(token))).reason).toBe('missing_email');
       const unverified = mint(emu, AUDIENCE, { email_verified: false });
       expect((await rejection(standalone.verify(unverified))).reason).toBe('email_not_verified');
       const moduleVerifier = guarded.app.get(IdTokenVerifier);
-      expect(moduleVerifier.options.requireVerifiedEmail).toBe(false);
+      expect(moduleVerifier.verification.options.requireVerifiedEmail).toBe(false);
       expect((await moduleVerifier.verify(token)).email).toBeUndefined();
     });
   });

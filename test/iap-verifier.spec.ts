@@ -1,6 +1,7 @@
 import { createPublicKey, generateKeyPairSync, verify as verifySignature, type JsonWebKeyInput } from 'node:crypto';
 import { OAuth2Client } from 'google-auth-library';
 import { describe, expect, it } from 'vitest';
+import { cachedIdentity } from './utils/cached-identity.js';
 import {
   CloudRunAuthConfigError,
   IapAssertionVerifier,
@@ -8,7 +9,7 @@ import {
   type IapAssertionVerifierOptions,
 } from '../lib/index.js';
 import { compileAllowList } from '../lib/inbound/allowed-callers.matcher.js';
-import { resolveInboundOptions } from '../lib/inbound/inbound-options.validator.js';
+import { resolveInboundOptions } from '../lib/inbound/inbound.options.js';
 import type { Emulator } from '../lib/testing/index.js';
 import { useClockedEmulator } from './utils/clocked-emulator.js';
 import { CapturingLogger } from './utils/guarded-app.js';
@@ -118,12 +119,12 @@ describe('IapAssertionVerifier', () => {
     await expect(v.verify(late)).resolves.toMatchObject({ source: 'iap' });
     const early = mintIap(emu, AUDIENCE, { iat: now + 50, exp: now + 650 });
     await expect(v.verify(early)).resolves.toBeDefined();
-    expect(v.cachedIdentity(early)).toMatchObject({ source: 'iap', email: 'alice@example.com' });
+    expect(cachedIdentity(v, early)).toMatchObject({ source: 'iap', email: 'alice@example.com' });
     const fetches = emu.requestCount(IAP_CERTS);
     await v.verify(early);
     expect(emu.requestCount(IAP_CERTS)).toBe(fetches);
     clock += 651_000 + 60_000;
-    expect(v.cachedIdentity(early)).toBeUndefined();
+    expect(cachedIdentity(v, early)).toBeUndefined();
   });
 
   it('uses only EC P-256 keys for ES256 from its JWKS, and never the keys of the other token kind', async () => {
@@ -234,7 +235,7 @@ describe('IapAssertionVerifier', () => {
   });
 
   it("defaults to IAP's keys and the same cache and key settings as ID tokens", () => {
-    expect(new IapAssertionVerifier({ audience: AUDIENCE }).options).toEqual({
+    expect(new IapAssertionVerifier({ audience: AUDIENCE }).verification.options).toEqual({
       audiences: [AUDIENCE],
       acceptedAudiences: new Set([AUDIENCE]),
       certsUrl: 'https://www.gstatic.com/iap/verify/public_key-jwk',
@@ -266,7 +267,7 @@ describe('inbound.iap options', () => {
       verifiedTokenCacheSize: 5,
     });
     // The same object is handed to the verifier as is.
-    expect(new IapAssertionVerifier(options.iap!).options).toBe(options.iap);
+    expect(new IapAssertionVerifier(options.iap!).verification.options).toBe(options.iap);
     expect(resolveInboundOptions({ audience: ID_AUDIENCE, allowAnyCaller: true })!.iap).toBeUndefined();
   });
 

@@ -88,7 +88,7 @@ describe('plain http on a local network (allowInsecureHttp)', () => {
     ]);
     const client = (name: string) => app!.get<ServiceClient>(getServiceClientToken(name));
     expect(
-      ['orders', 'metrics', 'billing', 'cache', 'search'].map((name) => client(name).service.insecureHttp),
+      ['orders', 'metrics', 'billing', 'cache', 'search'].map((name) => client(name).definition.insecureHttp),
     ).toEqual([true, true, false, false, false]);
     const { status } = await client('orders').axiosRef.get('/orders/1');
     expect(status).toBe(200);

@@ -107,7 +107,7 @@ describe('one core per application', () => {
     const { Feature, Consumer } = featureModule('billing', target.url);
     await boot([CloudRunAuthModule.forRoot({ services: [{ name: 'orders', url: target.url }] }), Feature]);
     const root = app!.get<ServiceClient>('CloudRunAuthServiceClient:orders');
-    expect(app!.get(Consumer).client.service.tokenProvider).toBe(root.service.tokenProvider);
+    expect(app!.get(Consumer).client.definition.tokenProvider).toBe(root.definition.tokenProvider);
   });
 
   it('prefetch warms the services of forFeature modules too', async () => {

@@ -16,33 +16,36 @@ const EXPECTED_MAIN_EXPORTS = [
   'IdTokenCache',
   'IdTokenFetchError',
   'IdTokenProvider',
-  'InjectGrpcCredentials',
   'InjectServiceClient',
   'ServiceClient',
   'TargetRejectedTokenError',
-  'getGrpcCredentialsToken',
   'getServiceClientToken',
   // Inbound verification
   'AllowedCallers',
-  'CLOUD_RUN_AUTH_INBOUND_OPTIONS',
   'Caller',
   'CloudRunAuthGuard',
   'IapAssertionVerifier',
   'IdTokenVerifier',
-  'SigningKeyStore',
   'SkipCloudRunAuth',
   'TokenVerificationError',
   'getCallerIdentity',
 ];
 const EXPECTED_TESTING_EXPORTS = ['TEST_CALLER_HEADER', 'startEmulator', 'testCallerGuard'];
-const EXPECTED_GRPC_EXPORTS = ['createGrpcCredentials', 'createIdTokenCallCredentials'];
+const EXPECTED_GRPC_EXPORTS = [
+  'InjectGrpcCredentials',
+  'createGrpcCredentials',
+  'createIdTokenCallCredentials',
+  'getGrpcCredentialsToken',
+];
 const EXPECTED_TERMINUS_EXPORTS = ['CloudRunAuthHealthIndicator'];
+const EXPECTED_DOCTOR_EXPORTS = ['diagnoseToken'];
 
 const ENTRY_POINTS = [
   { specifier: 'nestjs-cloud-run-auth', subpath: '.', expected: EXPECTED_MAIN_EXPORTS },
   { specifier: 'nestjs-cloud-run-auth/testing', subpath: './testing', expected: EXPECTED_TESTING_EXPORTS },
   { specifier: 'nestjs-cloud-run-auth/grpc', subpath: './grpc', expected: EXPECTED_GRPC_EXPORTS },
   { specifier: 'nestjs-cloud-run-auth/terminus', subpath: './terminus', expected: EXPECTED_TERMINUS_EXPORTS },
+  { specifier: 'nestjs-cloud-run-auth/doctor', subpath: './doctor', expected: EXPECTED_DOCTOR_EXPORTS },
 ] as const;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -193,6 +196,7 @@ describe('package.json', () => {
         testing: ['./dist/cjs/testing/index.d.ts'],
         grpc: ['./dist/cjs/grpc/index.d.ts'],
         terminus: ['./dist/cjs/terminus/index.d.ts'],
+        doctor: ['./dist/cjs/cli/doctor/index.d.ts'],
       },
     });
     const typesVersions = Object.values(pkg.typesVersions['*'] as Record<string, string[]>).map((files) => files[0]!);

@@ -11,9 +11,10 @@ import {
 } from '../lib/index.js';
 import type { Emulator } from '../lib/testing/index.js';
 import { CloudRunAuthTelemetry } from '../lib/shared/telemetry/cloud-run-auth.telemetry.js';
-import { InboundTelemetry, TIMED_LOOKUP_INTERVAL } from '../lib/inbound/inbound.telemetry.js';
+import { TIMED_LOOKUP_INTERVAL } from '../lib/inbound/guard/cached-decision.js';
+import { InboundTelemetry } from '../lib/inbound/inbound.telemetry.js';
 import { OperatorLog } from '../lib/shared/telemetry/operator.log.js';
-import { resolveTelemetryOptions } from '../lib/shared/telemetry/telemetry-options.js';
+import { resolveTelemetryOptions } from '../lib/shared/telemetry/telemetry.options.js';
 import { clientOf, createCallerApp } from './utils/caller-app.js';
 import { restoreEnvAfterEach } from './utils/env.js';
 import { CapturingLogger, startGuardedApp, type GuardedApp } from './utils/guarded-app.js';

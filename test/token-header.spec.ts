@@ -1,32 +1,26 @@
 import { describe, expect, it } from 'vitest';
 import { compileAllowList } from '../lib/inbound/allowed-callers.matcher.js';
-import {
-  bearerCredentialsOffset,
-  bearerToken,
-  readTokenHeader,
-  tokenHeaderValue,
-  type RequestHeaders,
-} from '../lib/inbound/guard/token.extractor.js';
+import { bearerToken, readTokenHeader, type RequestHeaders } from '../lib/inbound/guard/token.extractor.js';
 
 describe('token header parsing', () => {
   it.each([
-    ['Bearer abc', 7],
-    ['bearer abc', 7],
-    ['BEARER abc', 7],
-    ['bEaReR abc', 7],
-    ['Bearer   abc', 9],
-    ['Bearer ', 7],
-    ['Bearer', -1],
-    ['Bearerabc', -1],
-    ['Basic abc', -1],
-    ['Bearer\tabc', -1],
-    ['Bearer\u00a0abc', -1],
-    [' Bearer abc', -1],
-    ['Be\u0161rer abc', -1],
-    ['Bearer\u0120abc', -1],
-    ['', -1],
-  ])('finds the credentials of %j at %i', (value, offset) => {
-    expect(bearerCredentialsOffset(value)).toBe(offset);
+    ['Bearer abc', 'abc'],
+    ['bearer abc', 'abc'],
+    ['BEARER abc', 'abc'],
+    ['bEaReR abc', 'abc'],
+    ['Bearer   abc', 'abc'],
+    ['Bearer ', undefined],
+    ['Bearer', undefined],
+    ['Bearerabc', undefined],
+    ['Basic abc', undefined],
+    ['Bearer\tabc', undefined],
+    ['Bearer\u00a0abc', undefined],
+    [' Bearer abc', undefined],
+    ['Be\u0161rer abc', undefined],
+    ['Bearer\u0120abc', undefined],
+    ['', undefined],
+  ])('reads the token of %j as %j', (value, token) => {
+    expect(bearerToken(value)).toBe(token);
   });
 
   it('takes only a b64token as the token', () => {
@@ -59,7 +53,7 @@ describe('token header parsing', () => {
   });
 });
 
-describe('the header value of the cache lookup', () => {
+describe('the token header a request is judged by', () => {
   // [headers, rawHeaders]: what Node would hand over, and what middleware may have changed since.
   const cases: [string, RequestHeaders, string[] | undefined][] = [
     ['authorization', { authorization: 'Bearer a' }, ['Authorization', 'Bearer a']],
@@ -88,11 +82,6 @@ describe('the header value of the cache lookup', () => {
     ],
     ['set by middleware', { authorization: 'Bearer m' }, ['X-Forwarded-Authorization', 'Bearer m']],
   ];
-
-  it.each(cases)('is what readTokenHeader reads, or nothing when it fails (%s)', (_, headers, rawHeaders) => {
-    const header = readTokenHeader(headers, 64, rawHeaders);
-    expect(tokenHeaderValue(headers, 64, rawHeaders)).toBe('value' in header ? header.value : undefined);
-  });
 
   it('fails where readTokenHeader fails', () => {
     const failures = cases

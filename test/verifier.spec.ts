@@ -1,11 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import {
-  CloudRunAuthConfigError,
-  IdTokenVerifier,
-  SigningKeyStore,
-  type IdTokenVerifierOptions,
-} from '../lib/index.js';
+import { cachedIdentity } from './utils/cached-identity.js';
+import { CloudRunAuthConfigError, IdTokenVerifier, type IdTokenVerifierOptions } from '../lib/index.js';
+import { SigningKeyStore } from '../lib/inbound/keys/signing-key.store.js';
 import { JwksKeyStore } from '../lib/inbound/keys/jwks.key-store.js';
 import { VerifiedTokenCache } from '../lib/inbound/verifier/verified-token.cache.js';
 import type { Emulator } from '../lib/testing/index.js';
@@ -141,7 +138,7 @@ describe('IdTokenVerifier', () => {
     const token = mint(emu, AUDIENCE);
     await v.verify(token);
     const admin = withPayload(token, { ...payloadOf(token), email: 'admin@emulator-project.iam.gserviceaccount.com' });
-    expect(v.cachedIdentity(admin)).toBeUndefined();
+    expect(cachedIdentity(v, admin)).toBeUndefined();
     expect((await rejection(v.verify(admin))).reason).toBe('bad_signature');
     expect((await rejection(v.verify(`${token.slice(0, 10)}${token}`))).reason).toBe('malformed');
     expect(store.lookups).toBe(2);
@@ -152,9 +149,9 @@ describe('IdTokenVerifier', () => {
   it('answers cachedIdentity() only for a token verify() accepted, until its exp, with one frozen identity whose Dates are fresh on each read', async () => {
     const v = verifier();
     const token = mint(emu, AUDIENCE, {}, { lifetimeSeconds: 600 });
-    expect(v.cachedIdentity(token)).toBeUndefined();
+    expect(cachedIdentity(v, token)).toBeUndefined();
     const verified = await v.verify(token);
-    const cached = v.cachedIdentity(token)!;
+    const cached = cachedIdentity(v, token)!;
     expect(cached).toBe(verified);
     expect(await v.verify(token)).toBe(verified);
     expect(Object.isFrozen(cached)).toBe(true);
@@ -164,8 +161,8 @@ describe('IdTokenVerifier', () => {
     expect(cached.expiresAt).not.toBe(expiresAt);
     expiresAt.setTime(0);
     cached.issuedAt.setTime(0);
-    expect(v.cachedIdentity(token)!.expiresAt.getTime()).toBe(Number(payloadOf(token).exp) * 1000);
-    expect(v.cachedIdentity(token)!.issuedAt.getTime()).toBe(Number(payloadOf(token).iat) * 1000);
+    expect(cachedIdentity(v, token)!.expiresAt.getTime()).toBe(Number(payloadOf(token).exp) * 1000);
+    expect(cachedIdentity(v, token)!.issuedAt.getTime()).toBe(Number(payloadOf(token).iat) * 1000);
     expect({ ...cached }).toEqual(expect.objectContaining({ expiresAt: expect.any(Date), issuedAt: expect.any(Date) }));
     expect(JSON.parse(JSON.stringify(cached)).expiresAt).toBe(
       new Date(Number(payloadOf(token).exp) * 1000).toISOString(),
@@ -188,15 +185,15 @@ describe('IdTokenVerifier', () => {
     expect(getter(other, 'expiresAt')).toBe(getter(cached, 'expiresAt'));
     expect(other.issuedAt.getTime()).not.toBe(undefined);
     // Looked up inside a header value, without slicing it out; only at the token's exact start.
-    expect(v.cachedIdentity(`Bearer ${token}`, 7)).toBe(verified);
-    expect(v.cachedIdentity(`Bearer  ${token}`, 7)).toBeUndefined();
-    expect(v.cachedIdentity(`Bearer ${token}x`, 7)).toBeUndefined();
+    expect(cachedIdentity(v, `Bearer ${token}`, 7)).toBe(verified);
+    expect(cachedIdentity(v, `Bearer  ${token}`, 7)).toBeUndefined();
+    expect(cachedIdentity(v, `Bearer ${token}x`, 7)).toBeUndefined();
     const rejected = mint(emu, 'https://other-service.a.run.app');
     expect((await rejection(v.verify(rejected))).reason).toBe('invalid_audience');
-    expect(v.cachedIdentity(rejected)).toBeUndefined();
-    expect(v.cachedIdentity(undefined as never)).toBeUndefined();
+    expect(cachedIdentity(v, rejected)).toBeUndefined();
+    expect(cachedIdentity(v, undefined as never)).toBeUndefined();
     clock += 600_000;
-    expect(v.cachedIdentity(token)).toBeUndefined();
+    expect(cachedIdentity(v, token)).toBeUndefined();
   });
 
   it("caches tokens whose signature Cloud Run removed each under its own entry ('cloud-run-iam' mode)", async () => {
@@ -205,8 +202,8 @@ describe('IdTokenVerifier', () => {
     const [a, b] = [stripped('a@p.iam.gserviceaccount.com'), stripped('b@p.iam.gserviceaccount.com')];
     await v.verify(a);
     await v.verify(b);
-    expect(v.cachedIdentity(a)?.email).toBe('a@p.iam.gserviceaccount.com');
-    expect(v.cachedIdentity(b)?.email).toBe('b@p.iam.gserviceaccount.com');
+    expect(cachedIdentity(v, a)?.email).toBe('a@p.iam.gserviceaccount.com');
+    expect(cachedIdentity(v, b)?.email).toBe('b@p.iam.gserviceaccount.com');
     expect((await rejection(v.verify(stripped('a@p.iam.gserviceaccount.com', 'https://other.a.run.app')))).reason).toBe(
       'invalid_audience',
     );

@@ -1,4 +1,6 @@
-// gRPC credentials for plain @grpc/grpc-js clients; in Nest, `transport: 'grpc'` and @InjectGrpcCredentials().
+// `nestjs-cloud-run-auth/grpc`: in Nest, a `transport: 'grpc'` service's credentials are injected
+// with @InjectGrpcCredentials(); plain @grpc/grpc-js clients build them with createGrpcCredentials().
+export { getGrpcCredentialsToken, InjectGrpcCredentials } from '../outbound/grpc/grpc-credentials.token.js';
 export {
   createGrpcCredentials,
   createIdTokenCallCredentials,

@@ -1,6 +1,6 @@
 import { CloudRunAuthConfigError } from '../shared/errors/config.error.js';
 import { asciiLowerCase, describeAscii, isEmail, nonAsciiIndex } from '../shared/options/option.assertions.js';
-import type { CallerIdentity, CallerSource } from './verifier/caller-identity.interface.js';
+import type { CallerIdentity } from './verifier/caller-identity.interface.js';
 
 /** A compiled caller allow-list. */
 export interface CallerAllowList {
@@ -12,7 +12,7 @@ export interface CallerAllowList {
    * `*@DOMAIN` patterns of people's domains match IAP callers only. `sub:` entries play no part.
    * @param source @default 'id-token'
    */
-  matches(email: string, source?: CallerSource): boolean;
+  matches(email: string, source?: CallerIdentity['source']): boolean;
   /**
    * Whether the caller is allowed: an ID-token caller whose `subject` a `sub:` entry names (with or
    * without email), or a verified `email` that {@link matches}. What the guard asks.
@@ -128,7 +128,7 @@ export function compileAllowList(patterns: unknown, at: string): CallerAllowList
   // costs one lookup instead of lowercasing, slicing and hashing anew.
   const idTokenDecisions = new Map<string, boolean>();
   const iapDecisions = new Map<string, boolean>();
-  const matches = (email: string, source: CallerSource = 'id-token'): boolean => {
+  const matches = (email: string, source: CallerIdentity['source'] = 'id-token'): boolean => {
     // Anything but 'iap' is judged as an ID token: the narrower rules.
     const remembered = source === 'iap' ? iapDecisions : idTokenDecisions;
     let allowed = remembered.get(email);

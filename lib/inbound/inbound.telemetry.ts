@@ -7,9 +7,6 @@ import type { CounterSeries, LocalCounter } from '../shared/telemetry/local.coun
 import type { Attributes, OtelHistogram } from '../shared/telemetry/opentelemetry-api.js';
 import { INBOUND_REJECTED_EVENT } from '../shared/telemetry/telemetry.names.js';
 
-/** One verified-token cache lookup in this many is timed for `inbound.verify.duration` (`cached: true`). */
-export const TIMED_LOOKUP_INTERVAL = 64;
-
 /** Distinct caller emails given their own series; the rest are counted as `caller: "other"`. */
 const MAX_CALLER_SERIES = 1000;
 
@@ -21,9 +18,9 @@ export interface InboundTelemetryLabels {
 
 /**
  * What `CloudRunAuthGuard` records: decisions (a counter increment each), verification
- * durations and a span event per refusal. Every attribute set is built once, so that a cached
- * decision costs an increment and, one time in {@link TIMED_LOOKUP_INTERVAL}, a histogram record.
- * Without metrics, {@link start} returns `undefined` and nothing is timed.
+ * durations and a span event per refusal. Every attribute set is built once, so that a decision
+ * costs an increment (the guard's cached decisions time a sample of their lookups). Without
+ * metrics, {@link start} returns `undefined` and nothing is timed.
  */
 export class InboundTelemetry {
   private readonly decisions: LocalCounter | undefined;
@@ -42,8 +39,8 @@ export class InboundTelemetry {
     this.verifyDuration = metrics?.verifyDuration;
     this.tracing = telemetry.tracing;
     this.labels = Object.freeze({ mode: labels.mode, audience: labels.audiences.join(',') });
-    // Only `cached`: a histogram record hashes its attributes, and on a cache hit each one costs
-    // about as much as the lookup itself. The application's mode and audience are on decisions.
+    // Only `cached`: a histogram record hashes each of its attributes, which on a cache hit is
+    // most of the cost. The application's mode and audience are on decisions.
     this.cachedAttributes = Object.freeze({ cached: true });
     this.verifiedAttributes = Object.freeze({ cached: false });
     if (telemetry.callerEmailAttribute) this.callerSeries = new Map();
@@ -55,32 +52,14 @@ export class InboundTelemetry {
     return this.decisions !== undefined;
   }
 
-  /** Cache lookups left before the next one is timed. */
-  private lookupsUntilTimed = 0;
-
   /** A start time for {@link verified} when durations are recorded, else `undefined` (no clock read). */
   start(): number | undefined {
     return this.verifyDuration && performance.now();
   }
 
-  /**
-   * {@link start} for a verified-token cache lookup: the first hit, then one lookup in
-   * {@link TIMED_LOOKUP_INTERVAL} after each timed hit. Recording a duration costs several times
-   * what a hit does, so hits are sampled; every hit is still counted in `inbound.decisions`.
-   */
-  startLookup(): number | undefined {
-    if (this.verifyDuration === undefined) return undefined;
-    if (this.lookupsUntilTimed > 0) {
-      this.lookupsUntilTimed--;
-      return undefined;
-    }
-    return performance.now();
-  }
-
   /** Records a verification's duration; `cached` when the verified-token cache answered. */
   verified(started: number | undefined, cached: boolean): void {
     if (started === undefined) return;
-    if (cached) this.lookupsUntilTimed = TIMED_LOOKUP_INTERVAL - 1;
     this.verifyDuration!.record(
       (performance.now() - started) / 1000,
       cached ? this.cachedAttributes : this.verifiedAttributes,

@@ -8,13 +8,16 @@ import {
   CLOUD_RUN_AUTH_DECLARATION,
   CLOUD_RUN_AUTH_OPTIONS,
 } from './cloud-run-auth.constants.js';
-import type { CloudRunAuthModuleOptions } from './cloud-run-auth-options.interface.js';
+import {
+  resolveModuleOptions,
+  type AsyncDeclaration,
+  type CloudRunAuthModuleOptions,
+  type ResolvedCloudRunAuthOptions,
+} from './cloud-run-auth.options.js';
 import { CloudRunAuthRegistry } from './cloud-run-auth.registry.js';
 import { IdTokenPrefetcher } from './id-token.prefetcher.js';
 import { INBOUND_EXPORTS, INBOUND_PROVIDERS } from './inbound.providers.js';
 import type { ModuleDeclaration } from './module-declaration.js';
-import { resolveModuleOptions, type AsyncDeclaration } from './module-options.resolver.js';
-import type { ResolvedCloudRunAuthOptions } from './resolved-options.interface.js';
 
 /**
  * What an application has once, however many modules import `CloudRunAuthModule`: the resolved

@@ -1,7 +1,6 @@
 import { Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
 import type { CloudRunAuthGuard } from '../inbound/guard/cloud-run-auth.guard.js';
-import type { ServiceDefinition } from '../outbound/service-definition.interface.js';
-import { resolveServiceDefinitions } from '../outbound/service-definition.validator.js';
+import { resolveServiceDefinitions, type ServiceDefinition } from '../outbound/service-definition.options.js';
 import { CloudRunAuthConfigError } from '../shared/errors/config.error.js';
 import { CloudRunAuthCoreModule } from './cloud-run-auth-core.module.js';
 import { CloudRunAuthHostModule } from './cloud-run-auth-host.module.js';
@@ -9,7 +8,8 @@ import type {
   CloudRunAuthModuleAsyncOptions,
   CloudRunAuthModuleOptions,
   CloudRunAuthOptionsFactory,
-} from './cloud-run-auth-options.interface.js';
+  ResolvedCloudRunAuthOptions,
+} from './cloud-run-auth.options.js';
 import {
   CLOUD_RUN_AUTH_CONFIG,
   CLOUD_RUN_AUTH_DECLARATION,
@@ -19,7 +19,6 @@ import {
 import { CloudRunAuthRegistry } from './cloud-run-auth.registry.js';
 import { declare, describeDeclaration, type ModuleDeclaration } from './module-declaration.js';
 import { mountedGuard, mountProviders } from './mounted-guard.js';
-import type { ResolvedCloudRunAuthOptions } from './resolved-options.interface.js';
 import {
   declaredServiceNames,
   declaredServices,

@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type { ResolvedServiceDefinition } from '../outbound/service-definition.interface.js';
+import type { ResolvedServiceDefinition } from '../outbound/service-definition.options.js';
 import { CloudRunAuthConfigError } from '../shared/errors/config.error.js';
 import { describeDeclaration, type ModuleDeclaration } from './module-declaration.js';
 

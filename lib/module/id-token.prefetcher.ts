@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs
 import { IdTokenCache } from '../outbound/token/id-token.cache.js';
 import { CLOUD_RUN_AUTH_CONFIG } from './cloud-run-auth.constants.js';
 import { CloudRunAuthRegistry } from './cloud-run-auth.registry.js';
-import type { ResolvedCloudRunAuthOptions } from './resolved-options.interface.js';
+import type { ResolvedCloudRunAuthOptions } from './cloud-run-auth.options.js';
 
 /** With `prefetch: true`, warms the cache for every authenticated service (root and features); never fails boot. */
 @Injectable()

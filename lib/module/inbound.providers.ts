@@ -2,13 +2,13 @@ import type { Provider } from '@nestjs/common';
 import { JwksKeyStore } from '../inbound/keys/jwks.key-store.js';
 import { SigningKeyStore } from '../inbound/keys/signing-key.store.js';
 import { CLOUD_RUN_AUTH_INBOUND_OPTIONS } from '../inbound/inbound.constants.js';
-import type { ResolvedInboundOptions } from '../inbound/resolved-inbound-options.interface.js';
+import type { ResolvedInboundOptions } from '../inbound/inbound.options.js';
 import { IapAssertionVerifier } from '../inbound/verifier/iap-assertion.verifier.js';
 import { IdTokenVerifier } from '../inbound/verifier/id-token.verifier.js';
 import { CloudRunAuthTelemetry } from '../shared/telemetry/cloud-run-auth.telemetry.js';
 import { InboundTelemetry } from '../inbound/inbound.telemetry.js';
 import { CLOUD_RUN_AUTH_CONFIG } from './cloud-run-auth.constants.js';
-import type { ResolvedCloudRunAuthOptions } from './resolved-options.interface.js';
+import type { ResolvedCloudRunAuthOptions } from './cloud-run-auth.options.js';
 
 /** The store of IAP's keys: a provider of its own, so that its fetches are aborted at shutdown. */
 export const IAP_KEY_STORE = Symbol('CloudRunAuth IAP key store');

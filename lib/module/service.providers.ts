@@ -6,7 +6,7 @@ import type {
   ResolvedServiceDefinition,
   ServiceDefinition,
   ServiceTransport,
-} from '../outbound/service-definition.interface.js';
+} from '../outbound/service-definition.options.js';
 import { IdTokenCache } from '../outbound/token/id-token.cache.js';
 import { CloudRunAuthConfigError } from '../shared/errors/config.error.js';
 import { CLOUD_RUN_AUTH_SERVICES } from './cloud-run-auth.constants.js';

@@ -3,10 +3,10 @@ import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/term
 import { CLOUD_RUN_AUTH_INBOUND_OPTIONS } from '../inbound/inbound.constants.js';
 import { JwksKeyStore } from '../inbound/keys/jwks.key-store.js';
 import { SigningKeyStore } from '../inbound/keys/signing-key.store.js';
-import type { ResolvedInboundOptions } from '../inbound/resolved-inbound-options.interface.js';
+import type { ResolvedInboundOptions } from '../inbound/inbound.options.js';
 import { CloudRunAuthRegistry } from '../module/cloud-run-auth.registry.js';
 import { IAP_KEY_STORE } from '../module/inbound.providers.js';
-import type { ResolvedServiceDefinition } from '../outbound/service-definition.interface.js';
+import type { ResolvedServiceDefinition } from '../outbound/service-definition.options.js';
 import { IdTokenCache } from '../outbound/token/id-token.cache.js';
 import { waitFor } from '../shared/single-flight.js';
 
@@ -56,6 +56,7 @@ const PROBE_KID = '\u0000health-probe';
  */
 @Injectable()
 export class CloudRunAuthHealthIndicator {
+  /** Built by Nest's dependency injection. @internal */
   constructor(
     private readonly health: HealthIndicatorService,
     private readonly cache: IdTokenCache,

@@ -45,11 +45,9 @@ interface Failure extends Required<Omit<FailOptions, 'delayMs'>> {
 }
 
 /**
- * Starts a local stand-in for Google's side of service-to-service auth: the GCE/Cloud Run
- * metadata server, the certificate endpoints (JWKS and X.509 PEM), the OAuth token, STS and
- * IAM Credentials endpoints, and Identity-Aware Proxy's keys, signing real RS256 tokens and ES256
- * IAP assertions with keys generated at start. Binds to
- * 127.0.0.1 only, and refuses requests addressed to another host name (see {@link Emulator}).
+ * Starts a local stand-in for Google's side of service-to-service auth (what it serves and which
+ * requests it answers: {@link Emulator}), signing real RS256 tokens and ES256 IAP assertions with
+ * keys generated at start. Binds to 127.0.0.1 only.
  */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const email = options.serviceAccountEmail ?? EMULATOR_DEFAULTS.serviceAccountEmail;

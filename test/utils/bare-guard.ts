@@ -1,6 +1,6 @@
 import { Reflector } from '@nestjs/core';
 import type { CloudRunAuthGuard, IdTokenVerifier } from '../../lib/index.js';
-import type { ResolvedInboundOptions } from '../../lib/inbound/resolved-inbound-options.interface.js';
+import type { ResolvedInboundOptions } from '../../lib/inbound/inbound.options.js';
 
 /**
  * A guard built without Nest, its dependencies set as Nest's injector sets them (properties),

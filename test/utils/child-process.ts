@@ -22,6 +22,8 @@ export interface RunOptions {
   /** Its own process group (`-pid`), like a job in a terminal. @default false */
   detached?: boolean;
   cwd?: string;
+  /** Written to its stdin, then closed. @default none (no stdin) */
+  input?: string;
 }
 
 /** Runs `node script ...args` with `env` (nothing inherited beyond PATH and HOME unless passed). */
@@ -43,10 +45,11 @@ export function run(
 ): RunningScript {
   const child = spawn(command, args, {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+    stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...(options.ipc ? ['ipc' as const] : [])],
     detached: options.detached ?? false,
     cwd: options.cwd,
   });
+  if (options.input !== undefined) child.stdin!.end(options.input);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -129,4 +132,23 @@ export function isAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** What a command printed, and its exit code. */
+export interface CommandOutput {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a Node script like {@link runScript} to its end; resolves with its exit code and output. */
+export async function runToEnd(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  input?: string,
+): Promise<CommandOutput> {
+  const running = runScript(script, args, env, { input });
+  const [{ code }] = await Promise.all([running.exited, running.outputClosed]);
+  return { code, stdout: running.stdout(), stderr: running.stderr() };
 }

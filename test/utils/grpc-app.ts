@@ -19,11 +19,11 @@ import {
   Caller,
   CloudRunAuthGuard,
   CloudRunAuthModule,
-  getGrpcCredentialsToken,
   type CloudRunAuthModuleOptions,
   type InboundOptions,
   type ServiceDefinition,
 } from '../../lib/index.js';
+import { getGrpcCredentialsToken } from '../../lib/grpc/index.js';
 
 /** test/fixtures/caller.proto, package `caller`. */
 export const CALLER_PROTO = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'caller.proto');

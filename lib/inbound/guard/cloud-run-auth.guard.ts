@@ -9,6 +9,7 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
+import type { IncomingHttpHeaders } from 'node:http';
 import { CloudRunAuthConfigError } from '../../shared/errors/config.error.js';
 import { describeAscii, nonAsciiIndex } from '../../shared/options/option.assertions.js';
 import { InboundTelemetry } from '../inbound.telemetry.js';
@@ -16,12 +17,11 @@ import { OperatorLog } from '../../shared/telemetry/operator.log.js';
 import { subjectEntry, type CallerAllowList } from '../allowed-callers.matcher.js';
 import { setCallerIdentity } from '../caller-identity.store.js';
 import { CLOUD_RUN_AUTH_INBOUND_OPTIONS } from '../inbound.constants.js';
-import type { ResolvedInboundOptions } from '../resolved-inbound-options.interface.js';
+import type { ResolvedInboundOptions } from '../inbound.options.js';
 import type { CallerIdentity } from '../verifier/caller-identity.interface.js';
-import { allowedBefore, rememberAllowed } from '../verifier/caller-identity.factory.js';
 import { IapAssertionVerifier } from '../verifier/iap-assertion.verifier.js';
 import { IdTokenVerifier } from '../verifier/id-token.verifier.js';
-import { SignedJwtVerifier } from '../verifier/signed-jwt.verifier.js';
+import { CachedDecision } from './cached-decision.js';
 import {
   challengeFor,
   exceptionFor,
@@ -35,27 +35,13 @@ import { graphqlRequest, graphqlResponse, grpcMetadata, identityCarrier } from '
 import { receivedAudience, rejectionHint } from './rejection.hints.js';
 import { describeRoute, PROBE_HINT } from './probe-routes.js';
 import { RouteMetadataReader, type RouteMetadata } from './route-metadata.reader.js';
-import {
-  bearerCredentialsOffset,
-  bearerToken,
-  readTokenHeader,
-  tokenHeaderValue,
-  type RequestHeaders,
-  type TokenHeader,
-} from './token.extractor.js';
+import { bearerToken, readTokenHeader, type TokenHeader } from './token.extractor.js';
 
 /** What the guard asks of the ID-token and IAP verifiers alike. */
-type TokenVerifier = Pick<IdTokenVerifier, 'verify' | 'cachedIdentity'>;
+type TokenVerifier = Pick<IdTokenVerifier, 'verify'>;
 
-interface HttpRequestLike {
-  headers?: RequestHeaders;
-  rawHeaders?: string[];
-  raw?: { rawHeaders?: string[] };
-}
-
-// Compared by identity only, never called: tells whether a subclass replaced verify() (of either verifier).
-// eslint-disable-next-line @typescript-eslint/unbound-method
-const defaultVerify = SignedJwtVerifier.prototype.verify;
+/** The parts of an HTTP request (Express, Fastify, Node) the guard reads. */
+type HttpRequestLike = ReturnType<CloudRunAuthGuard['getRequest']>;
 
 /**
  * Whether the token header was read as the client sent it (found once in the raw headers, or
@@ -87,52 +73,49 @@ export class CloudRunAuthGuard implements CanActivate, OnModuleInit {
   @Inject(Reflector) protected readonly reflector!: Reflector;
   /** Sets `WWW-Authenticate` on 401s and 403s; injected as a property, as everything the guard uses. */
   @Optional() @Inject(HttpAdapterHost) protected readonly adapterHost?: HttpAdapterHost;
-  /** Metrics and span events of decisions; absent (`null`) when telemetry is off. Injected as a property, like `adapterHost`. */
+  /** Metrics and span events of decisions; absent (`null`) when telemetry is off. @internal */
   @Optional() @Inject(InboundTelemetry) protected readonly telemetry?: InboundTelemetry | null;
   /** Verifies IAP assertions with `inbound.iap`; injected as a property for the same reason. */
   @Optional() @Inject(IapAssertionVerifier) protected iapVerifier?: IapAssertionVerifier | null;
-  /** Made with the injected `reflector` on first use (see {@link routeSettings}). */
-  private routes: RouteMetadataReader | undefined;
+  /** The route settings' reader and the fast path, made on first use (see {@link ready}). */
+  private state: { routes: RouteMetadataReader; cached: CachedDecision } | undefined;
   /** One warning per refusal reason per minute, the rest at debug. */
   private readonly rejections = new OperatorLog(this.logger);
-  /** See {@link decisionMetrics}. */
-  private metricsOfDecisions: InboundTelemetry | null | undefined;
-  /** Whether `checkCaller()` is this class's own, whose passes can be remembered. */
-  private readonly defaultCallerCheck: boolean;
   /** Whether `getRequest()` is this class's own, whose request is where `@Caller()` reads. */
-  private readonly defaultGetRequest: boolean;
-
-  constructor() {
-    this.defaultCallerCheck = this.checkCaller === CloudRunAuthGuard.prototype.checkCaller;
-    this.defaultGetRequest = this.getRequest === CloudRunAuthGuard.prototype.getRequest;
-  }
+  private readonly defaultGetRequest = this.getRequest === CloudRunAuthGuard.prototype.getRequest;
 
   /**
    * Fails the boot, closed and loud, when the module has no `inbound` options: such a guard must
    * never let a request through. A subclass that overrides this calls `super.onModuleInit()`.
    */
   onModuleInit(): void {
-    this.routes ??= this.configured();
+    this.ready();
   }
 
-  /** The route settings' reader, once the injected configuration is found complete; throws if it is not. */
-  private configured(): RouteMetadataReader {
+  /**
+   * What the guard works with, once the injected configuration is found complete; throws if it
+   * is not. A guard that was not initialised (a testing module that was compiled but not
+   * started) checks its configuration on its first request instead, so it fails closed just the same.
+   */
+  private ready(): { routes: RouteMetadataReader; cached: CachedDecision } {
+    if (this.state) return this.state;
     if (!this.options || !this.verifier) {
       throw new CloudRunAuthConfigError(
         'CloudRunAuthGuard is used but CloudRunAuthModule has no inbound options; set inbound: { audience, allowedCallers }',
         'inbound',
       );
     }
-    return new RouteMetadataReader(this.reflector);
+    // Properties are injected after construction: read here, never in a constructor.
+    const stockCallerCheck = this.checkCaller === CloudRunAuthGuard.prototype.checkCaller;
+    return (this.state = {
+      routes: new RouteMetadataReader(this.reflector),
+      cached: new CachedDecision(stockCallerCheck, this.telemetry),
+    });
   }
 
-  /**
-   * The `@SkipCloudRunAuth()` and `@AllowedCallers()` settings of the route. A guard that was
-   * not initialised (a testing module that was compiled but not started) checks its
-   * configuration here instead, so it fails closed just the same.
-   */
+  /** The `@SkipCloudRunAuth()` and `@AllowedCallers()` settings of the route. */
   private routeSettings(context: ExecutionContext): RouteMetadata {
-    return (this.routes ??= this.configured()).read(context);
+    return this.ready().routes.read(context);
   }
 
   /**
@@ -151,19 +134,11 @@ export class CloudRunAuthGuard implements CanActivate, OnModuleInit {
       const checked = rawHeaders !== undefined;
       const iapHeader = this.options.iap && readIapAssertionHeader(headers, this.options, rawHeaders);
       if (iapHeader) return this.verifyIapAndAuthorize(context, request, iapHeader);
-      // After the repetition and size checks, the verifier's cache is asked before the b64token
-      // check: a cached token was accepted by verify(), whose decoder admits only base64url
-      // characters and dots, all of them b64token characters. Not when verify() is overridden
-      // (a subclass adding checks of its own): the cache would bypass them.
-      if (this.verifier.verify === defaultVerify) {
-        const value = tokenHeaderValue(headers, this.options.maxHeaderBytes, rawHeaders);
-        const offset = value === undefined ? -1 : bearerCredentialsOffset(value);
-        const allowed =
-          offset < 0 ? undefined : this.authorizeCached(context, request, checked, this.verifier, value!, offset);
-        if (allowed) return allowed;
-      }
-      // A miss, or a refusal: the header's checks again, this time saying what failed.
       const header = readTokenHeader(headers, this.options.maxHeaderBytes, rawHeaders);
+      // After the repetition and size checks, the cache is asked before the b64token check: a
+      // cached token was accepted by verify(), whose decoder admits only b64token characters.
+      const cached = 'value' in header ? this.ready().cached.ofBearerHeader(this.verifier, header.value) : undefined;
+      if (cached) return this.authorize(context, request, checked, cached);
       return this.verifyAndAuthorize(context, request, checked, header);
     } catch (error) {
       return Promise.reject(error);
@@ -241,39 +216,9 @@ export class CloudRunAuthGuard implements CanActivate, OnModuleInit {
     // Built here only when the guard was constructed outside dependency injection.
     const verifier = (this.iapVerifier ??= new IapAssertionVerifier(this.options.iap!));
     // IAP assertions are never stripped: whether the header was checked does not matter.
-    return (
-      (verifier.verify === defaultVerify
-        ? this.authorizeCached(context, request, true, verifier, header.value)
-        : undefined) ?? this.verifyWith(context, request, true, verifier, header.value)
-    );
-  }
-
-  /** `true` when `verifier` has `text.slice(offset)` cached and the route allows its caller (throws if not); `undefined` on a miss. */
-  private authorizeCached(
-    context: ExecutionContext,
-    request: object,
-    checked: HeaderChecked,
-    verifier: TokenVerifier,
-    text: string,
-    offset = 0,
-  ): true | undefined {
-    const metrics = this.decisionMetrics();
-    const started = metrics?.startLookup();
-    const identity = verifier.cachedIdentity(text, offset);
-    if (!identity) return undefined;
-    metrics?.verified(started, true);
-    return this.authorize(context, request, checked, identity);
-  }
-
-  /**
-   * `telemetry` when it records metrics, else `null`, so that an allowed request without metrics
-   * reads nothing of it. Decided on first use: `telemetry` is injected after construction.
-   */
-  private decisionMetrics(): InboundTelemetry | null {
-    if (this.metricsOfDecisions === undefined) {
-      this.metricsOfDecisions = this.telemetry?.recordsMetrics ? this.telemetry : null;
-    }
-    return this.metricsOfDecisions;
+    const cached = this.ready().cached.ofToken(verifier, header.value);
+    if (cached) return this.authorize(context, request, true, cached);
+    return this.verifyWith(context, request, true, verifier, header.value);
   }
 
   /** Verifies `token` (timed for telemetry), then applies the route's allow-list; refusals are rejections. */
@@ -314,16 +259,13 @@ export class CloudRunAuthGuard implements CanActivate, OnModuleInit {
       });
     }
     const allowList = this.getAllowList(context);
-    // The stock check decides by identity and list alone, so its pass is remembered on the
-    // identity (shared by every guard); an overridden one is asked every time and never
-    // remembered, so that a looser subclass cannot widen the stock guard.
-    if (allowList && !(this.defaultCallerCheck && allowedBefore(identity, allowList))) {
+    const { cached } = this.ready();
+    if (allowList && !cached.passedBefore(identity, allowList)) {
       const refusal = this.checkCaller(identity, allowList);
       if (refusal) this.reject(context, refusal);
-      if (this.defaultCallerCheck) rememberAllowed(identity, allowList);
+      cached.passed(identity, allowList);
     }
-    this.decisionMetrics()?.allowed(identity);
-    setCallerIdentity(request, identity);
+    cached.allowed(request, identity);
     // The stock getRequest() returns the object @Caller() reads (a GraphQL operation without an
     // HTTP request never gets here: it has no token); an overridden one may return another.
     if (!this.defaultGetRequest) {
@@ -345,14 +287,21 @@ export class CloudRunAuthGuard implements CanActivate, OnModuleInit {
    * The HTTP request (Express `Request` or Fastify `FastifyRequest`) of an `http` or `graphql`
    * context (GraphQL: the context's `req`, or Mercurius' `reply.request`); `{}` (a 401) when there is none.
    */
-  protected getRequest(context: ExecutionContext): HttpRequestLike {
+  protected getRequest(context: ExecutionContext): {
+    headers?: IncomingHttpHeaders;
+    rawHeaders?: string[];
+    raw?: { rawHeaders?: string[] };
+  } {
     if (context.getType<string>() === 'graphql') return (graphqlRequest(context) ?? {}) as HttpRequestLike;
     // What switchToHttp().getRequest() returns, without the object switchToHttp() builds.
     return context.getArgByIndex<HttpRequestLike>(0);
   }
 
   /** Raw header list used to refuse repeated token headers. */
-  protected getRawHeaders(request: HttpRequestLike): readonly string[] | undefined {
+  protected getRawHeaders(request: {
+    rawHeaders?: string[];
+    raw?: { rawHeaders?: string[] };
+  }): readonly string[] | undefined {
     return request.rawHeaders ?? request.raw?.rawHeaders;
   }
 
@@ -426,7 +375,10 @@ export class CloudRunAuthGuard implements CanActivate, OnModuleInit {
         : rejectionHint(reason);
     this.rejections.report(
       `Rejected ${route} with ${status}`,
-      { reason, audience: [...this.verifier.options.audiences, ...(this.options.iap?.audiences ?? [])].join(',') },
+      {
+        reason,
+        audience: [...this.verifier.verification.options.audiences, ...(this.options.iap?.audiences ?? [])].join(','),
+      },
       { received_audience: receivedAudience(audience), check, detail },
     );
   }

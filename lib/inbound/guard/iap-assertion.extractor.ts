@@ -1,4 +1,4 @@
-import type { ResolvedInboundOptions } from '../resolved-inbound-options.interface.js';
+import type { ResolvedInboundOptions } from '../inbound.options.js';
 import { readSingleHeader, type RequestHeaders, type TokenHeader } from './token.extractor.js';
 
 /** Where Identity-Aware Proxy puts its signed assertion: a bare JWT, no `Bearer `. */

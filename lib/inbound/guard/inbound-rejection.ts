@@ -2,27 +2,38 @@ import { ForbiddenException, HttpException, ServiceUnavailableException, Unautho
 import { TokenVerificationError, type TokenRejectionReason } from '../../shared/errors/token-verification.error.js';
 import type { TokenExtractionFailure } from './token.extractor.js';
 
-/** Why the guard refused a request: a token rejection, a header problem, or the allow-list. */
-export type InboundRejectionReason =
-  | TokenRejectionReason
-  | TokenExtractionFailure
-  | 'caller_not_allowed'
-  | 'verification_error'
-  /** A `ws` or non-gRPC `rpc` context without `inbound.extractToken`. */
-  | 'unsupported_context'
-  /** A token whose signature Cloud Run removed, from somewhere Cloud Run did not check (not a header the client sent). */
-  | 'stripped_token_unchecked';
-
 /** A refusal, handed to `CloudRunAuthGuard.reject()`. */
 export interface InboundRejection {
   /** 401 (no acceptable token), 403 (a valid token of a caller not allowed, or not matchable) or 503 (signing keys unavailable). */
   status: 401 | 403 | 503;
-  reason: InboundRejectionReason;
+  /**
+   * Why: the verifier's reason (`TokenVerificationError`), a problem with the token header
+   * (`missing_token`, `malformed_header`, `duplicate_header`, `header_too_large`,
+   * `header_not_sent`: in `headers` but not among the headers the client sent), the allow-list
+   * (`caller_not_allowed`, `missing_email`, `email_not_verified`), an unexpected error
+   * (`verification_error`), a `ws` or non-gRPC `rpc` context without `inbound.extractToken`
+   * (`unsupported_context`), or a token whose signature Cloud Run removed, read from somewhere
+   * Cloud Run did not check (`stripped_token_unchecked`).
+   */
+  reason:
+    | TokenRejectionReason
+    | 'missing_token'
+    | 'malformed_header'
+    | 'duplicate_header'
+    | 'header_too_large'
+    | 'header_not_sent'
+    | 'caller_not_allowed'
+    | 'verification_error'
+    | 'unsupported_context'
+    | 'stripped_token_unchecked';
   /** Operator-facing detail for the log line; never contains the token. */
   detail: string;
-  /** The token's `aud` as received (JSON, shortened), when the token could be decoded. */
+  /** The token's `aud` as received (JSON, shortened), when the token could be decoded. @default none */
   audience?: string;
 }
+
+/** Why the guard refused a request. */
+export type InboundRejectionReason = InboundRejection['reason'];
 
 /**
  * `WWW-Authenticate` of a refusal (RFC 6750 §3): for a 401, bare for a missing token and

@@ -18,21 +18,12 @@ export interface RouteMetadata {
  */
 export class RouteMetadataReader {
   private readonly byHandler = new WeakMap<Function, RouteMetadata>();
-  /** The last settings read: a request asks twice (skip, then allow-list), and traffic often repeats a route. */
-  private last: RouteMetadata | undefined;
-  private lastHandler: Function | undefined;
 
   constructor(private readonly reflector: Reflector) {}
 
   /** The settings of the route `context` runs (the route's own win over the controller's). */
   read(context: ExecutionContext): RouteMetadata {
-    const handler = context.getHandler();
-    const controller = context.getClass();
-    if (handler === this.lastHandler && controller === this.last!.controller) return this.last!;
-    const metadata = this.readRoute(handler, controller);
-    this.lastHandler = handler;
-    this.last = metadata;
-    return metadata;
+    return this.readRoute(context.getHandler(), context.getClass());
   }
 
   /** The settings of `handler` as a route of `controller`. */

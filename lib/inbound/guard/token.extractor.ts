@@ -20,10 +20,7 @@ export type TokenHeader =
 const SERVERLESS = 'x-serverless-authorization';
 const AUTHORIZATION = 'authorization';
 // RFC 6750 credentials: the scheme (case-insensitive, RFC 7235), one or more spaces, a b64token.
-// Split in two so that a caller can look the credentials up before checking their characters.
-const BEARER_PREFIX = /^bearer +/i;
-const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
-const SPACE = 0x20;
+const BEARER = /^bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
 
 /**
  * Picks the header that carries the token and checks what must be checked before its value
@@ -69,20 +66,6 @@ export function readSingleHeader(
   return failure === 'missing_token' ? { failure } : { failure, header: name };
 }
 
-/**
- * The value {@link readTokenHeader} would return, without building its result (a guard's cache
- * lookup on every request); `undefined` when it would return a failure.
- */
-export function tokenHeaderValue(
-  headers: RequestHeaders,
-  maxBytes: number,
-  rawHeaders?: readonly string[],
-): string | undefined {
-  const name = tokenHeaderName(headers);
-  const value = headers[name];
-  return singleHeaderFailure(value, name, maxBytes, rawHeaders) === undefined ? (value as string) : undefined;
-}
-
 /** What {@link readSingleHeader} refuses `value`, the header `name`, for; `undefined` when it is usable. */
 function singleHeaderFailure(
   value: string | string[] | undefined,
@@ -101,66 +84,17 @@ function singleHeaderFailure(
   return undefined;
 }
 
-/**
- * Where the credentials start in a `Bearer <credentials>` header value (scheme case-insensitive,
- * one or more spaces), with their characters NOT checked; `-1` for another scheme.
- * {@link bearerToken} is this plus the b64token check; a string that passed the JWT decoder
- * (a verified token) passes it.
- */
-export function bearerCredentialsOffset(value: string): number {
-  // `Bearer ` with exactly one space is what every client sends: checked without a regex.
-  if (value.length > 7 && value.charCodeAt(6) === SPACE && value.charCodeAt(7) !== SPACE && isBearer(value)) return 7;
-  const prefix = BEARER_PREFIX.exec(value);
-  return prefix ? prefix[0].length : -1;
-}
-
-/** Whether `value` starts with `bearer` in any case. */
-function isBearer(value: string): boolean {
-  // `| 0x20` lowercases ASCII letters; the letters of "bearer" have no other character mapping onto them.
-  return (
-    (value.charCodeAt(0) | 0x20) === 0x62 &&
-    (value.charCodeAt(1) | 0x20) === 0x65 &&
-    (value.charCodeAt(2) | 0x20) === 0x61 &&
-    (value.charCodeAt(3) | 0x20) === 0x72 &&
-    (value.charCodeAt(4) | 0x20) === 0x65 &&
-    (value.charCodeAt(5) | 0x20) === 0x72
-  );
-}
-
 /** The token of a `Bearer <b64token>` header value (RFC 6750), or `undefined` when the value is not one. */
 export function bearerToken(value: string): string | undefined {
-  const offset = bearerCredentialsOffset(value);
-  if (offset < 0) return undefined;
-  const credentials = value.slice(offset);
-  return B64TOKEN.test(credentials) ? credentials : undefined;
+  return BEARER.exec(value)?.[1];
 }
 
-/** How clients usually spell each header: a name spelt so is a match without a comparison character by character. */
-const USUAL_SPELLING: Readonly<Record<TokenHeaderName, string>> = {
-  authorization: 'Authorization',
-  'x-serverless-authorization': 'X-Serverless-Authorization',
-  'x-goog-iap-jwt-assertion': 'X-Goog-IAP-JWT-Assertion',
-};
-
 function occurrences(rawHeaders: readonly string[], name: TokenHeaderName): number {
-  const usual = USUAL_SPELLING[name];
   let count = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const key = rawHeaders[i]!;
-    if (key === usual || equalsLowercase(key, name)) count += 1;
+    // Lowercased only when the length matches: few other header names have these lengths.
+    if (key.length === name.length && (key === name || key.toLowerCase() === name)) count += 1;
   }
   return count;
-}
-
-/** Whether `key` is `lowercase` in any case, without building a lowercased copy of every header name. */
-function equalsLowercase(key: string, lowercase: string): boolean {
-  if (key.length !== lowercase.length) return false;
-  if (key === lowercase) return true;
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i);
-    const l = lowercase.charCodeAt(i);
-    // Only an ASCII capital maps onto its small letter.
-    if (c !== l && !(c >= 0x41 && c <= 0x5a && c + 0x20 === l)) return false;
-  }
-  return true;
 }

@@ -14,10 +14,7 @@ export function jwksFailureReason(error: unknown): JwksFailureReason {
   return 'invalid_document';
 }
 
-/**
- * What an operator should check for each reason; `error` tells a stopped emulator (a refused
- * port on this machine, off Cloud Run) from a blocked egress.
- */
+/** What an operator should check for each reason; `error` tells a stopped emulator ({@link localEmulatorHint}) from a blocked egress. */
 export function jwksFailureHint(reason: JwksFailureReason, error?: unknown): string {
   const local = reason === 'unreachable' ? localEmulatorHint(error) : undefined;
   if (local) return local;

@@ -8,7 +8,7 @@ import { CloudRunAuthTelemetry, type CloudRunAuthMetrics } from '../../shared/te
 import { OperatorLog } from '../../shared/telemetry/operator.log.js';
 import type { JwksFetchCause } from '../../shared/telemetry/telemetry.names.js';
 import { jwksFailureHint, jwksFailureReason, type JwksFailureReason } from './jwks-failure.js';
-import type { ResolvedVerifierOptions } from '../verifier/verifier-options.interface.js';
+import type { ResolvedVerifierOptions } from '../verifier/id-token-verifier.options.js';
 
 /** The signature algorithms whose keys a {@link JwksKeyStore} can hold. */
 export type JwksAlgorithm = 'RS256' | 'ES256';
@@ -127,15 +127,6 @@ export class JwksKeyStore extends SigningKeyStore implements BeforeApplicationSh
     if (clock.now() - this.lastFetchStartedAt < this.options.keyRefetchCooldownMs) return undefined;
     await this.refresh('unknown_kid');
     return this.keys?.get(kid);
-  }
-
-  /**
-   * The key with id `kid` when a key set is held and has it, as `getKey()` would answer without
-   * waiting; `undefined` otherwise (then `getKey()` decides). Starts the background refresh when
-   * it is due.
-   */
-  loadedKey(kid: string): KeyObject | undefined {
-    return this.heldKeys()?.get(kid);
   }
 
   /**

@@ -1,9 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 
 /**
- * Source of the public keys that sign tokens, and the DI token for the store of Google's
- * ID-token keys: override the provider (`SigningKeyStore`) to supply keys another way, e.g. in
- * tests. `IapAssertionVerifier` takes one too, for IAP's keys.
+ * Source of the public keys that sign tokens, and the DI token of the module's store of Google's
+ * ID-token keys; the verifiers take one (IAP's keys for `IapAssertionVerifier`).
  */
 export abstract class SigningKeyStore {
   /**

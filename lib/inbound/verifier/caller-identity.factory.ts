@@ -3,13 +3,10 @@ import type { CheckedClaims } from './checked-claims.js';
 
 const ISSUED_AT_MS = Symbol('issuedAtMs');
 const EXPIRES_AT_MS = Symbol('expiresAtMs');
-const ALLOWED_BY = Symbol('allowedBy');
 
 interface IdentityInternals {
   readonly [ISSUED_AT_MS]: number;
   readonly [EXPIRES_AT_MS]: number;
-  /** The last allow-list the identity passed: a mutable slot behind the frozen identity. */
-  readonly [ALLOWED_BY]: { list: object | undefined };
 }
 
 // One accessor pair per Date for every identity: getters written in an object literal are new
@@ -48,21 +45,5 @@ export function createCallerIdentity(claims: CheckedClaims): CallerIdentity {
   identity.claims = claims.claims;
   Object.defineProperty(identity, ISSUED_AT_MS, { value: claims.issuedAtMs });
   Object.defineProperty(identity, EXPIRES_AT_MS, { value: claims.expiresAtMs });
-  Object.defineProperty(identity, ALLOWED_BY, { value: { list: undefined } });
   return Object.freeze(identity) as unknown as CallerIdentity;
-}
-
-/**
- * Whether `identity` passed `allowList` the last time it was checked against it (see
- * {@link rememberAllowed}), so that its next requests skip the check. One list per identity; an
- * identity not made by {@link createCallerIdentity} never has.
- */
-export function allowedBefore(identity: CallerIdentity, allowList: object): boolean {
-  return (identity as Partial<IdentityInternals>)[ALLOWED_BY]?.list === allowList;
-}
-
-/** Records that `identity` passed `allowList` (a compiled list, which never changes). */
-export function rememberAllowed(identity: CallerIdentity, allowList: object): void {
-  const slot = (identity as Partial<IdentityInternals>)[ALLOWED_BY];
-  if (slot) slot.list = allowList;
 }

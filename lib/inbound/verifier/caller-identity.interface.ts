@@ -1,14 +1,11 @@
-/**
- * Where a caller's identity was read from: a Google ID token (`Authorization` or
- * `X-Serverless-Authorization`), or the signed assertion of Identity-Aware Proxy
- * (`x-goog-iap-jwt-assertion`).
- */
-export type CallerSource = 'id-token' | 'iap';
-
 /** The verified identity behind an inbound request, as read from its Google ID token or IAP assertion; frozen. */
 export interface CallerIdentity {
-  /** Which kind of token the identity was read from. */
-  readonly source: CallerSource;
+  /**
+   * Where the identity was read from: a Google ID token (`Authorization` or
+   * `X-Serverless-Authorization`), or the signed assertion of Identity-Aware Proxy
+   * (`x-goog-iap-jwt-assertion`).
+   */
+  readonly source: 'id-token' | 'iap';
   /**
    * The caller's email (`email` claim). ID tokens: only when the token also says
    * `email_verified: true`; `undefined` for tokens minted without email (e.g. `format=standard`)

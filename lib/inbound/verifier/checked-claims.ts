@@ -1,4 +1,4 @@
-import type { CallerSource } from './caller-identity.interface.js';
+import type { CallerIdentity } from './caller-identity.interface.js';
 import { rejectToken as reject } from '../../shared/errors/token-verification.error.js';
 
 /** Google's ID tokens live one hour, IAP's assertions ten minutes; google-auth-library caps lifetimes at a day. */
@@ -6,7 +6,7 @@ const MAX_LIFETIME_SECONDS = 86_400;
 
 /** The claims of a token that passed every check, in the form the verified-token cache keeps. */
 export interface CheckedClaims {
-  source: CallerSource;
+  source: CallerIdentity['source'];
   email: string | undefined;
   subject: string;
   audience: string;

@@ -2,8 +2,9 @@ import { verify as verifyEcdsa, type KeyObject } from 'node:crypto';
 import type { DecodedJwt } from '../../shared/jwt/jwt.codec.js';
 import type { SigningKeyStore } from '../keys/signing-key.store.js';
 import { checkIapClaims } from './iap-claims.checker.js';
-import type { IapAssertionVerifierOptions, ResolvedIapAssertionVerifierOptions } from './iap-options.interface.js';
-import { resolveIapVerifierOptions } from './iap-options.validator.js';
+import type { IapAssertionVerifierOptions, ResolvedIapAssertionVerifierOptions } from './iap-verifier.options.js';
+import { resolveIapVerifierOptions } from './iap-verifier.options.js';
+import type { CallerIdentity } from './caller-identity.interface.js';
 import { SignedJwtVerifier, type JwtProfile } from './signed-jwt.verifier.js';
 
 /** An ES256 signature in JWS form: `r || s`, 32 bytes each (RFC 7518 §3.4); DER is not JWS. */
@@ -31,14 +32,31 @@ const IAP_ASSERTION: JwtProfile<ResolvedIapAssertionVerifierOptions> = {
  * Same machinery as `IdTokenVerifier`: a verified-token cache until `exp`, keys fetched lazily
  * and imported once (EC P-256 only), the same cooldown and stale-on-outage behaviour.
  */
-export class IapAssertionVerifier extends SignedJwtVerifier<ResolvedIapAssertionVerifierOptions> {
+export class IapAssertionVerifier {
   /**
-   * @param options verifier options, or resolved ones (`iap` of the injected inbound options).
-   * @param keyStore where keys come from. @default a `JwksKeyStore` of ES256 keys on `options.certsUrl`
-   * @throws CloudRunAuthConfigError when the options are invalid.
+   * The verification itself: options, keys, the verified-token cache.
+   * @internal
    */
+  readonly verification: SignedJwtVerifier<ResolvedIapAssertionVerifierOptions>;
+
+  /** @throws CloudRunAuthConfigError naming the option at fault. */
+  constructor(options: IapAssertionVerifierOptions);
+  /**
+   * @param options verifier options, or resolved ones (`iap` of the module's inbound options).
+   * @param keyStore where keys come from. @default a `JwksKeyStore` of ES256 keys on `options.certsUrl`
+   * @internal
+   */
+  constructor(options: IapAssertionVerifierOptions | ResolvedIapAssertionVerifierOptions, keyStore?: SigningKeyStore);
   constructor(options: IapAssertionVerifierOptions | ResolvedIapAssertionVerifierOptions, keyStore?: SigningKeyStore) {
-    super(resolveIapVerifierOptions(options), IAP_ASSERTION, keyStore);
+    this.verification = new SignedJwtVerifier(resolveIapVerifierOptions(options), IAP_ASSERTION, keyStore);
+  }
+
+  /**
+   * Verifies `token` (the bare JWT, without `Bearer `) and returns its caller's identity.
+   * @throws TokenVerificationError with a reason code; its message never contains the token.
+   */
+  verify(token: string): Promise<CallerIdentity> {
+    return this.verification.verify(token);
   }
 }
 

@@ -1,6 +1,6 @@
 import { describeValue as describe, rejectToken as reject } from '../../shared/errors/token-verification.error.js';
 import { checkTimeClaims, deepFreeze, type CheckedClaims } from './checked-claims.js';
-import { IAP_ISSUER, type ResolvedIapAssertionVerifierOptions } from './iap-options.interface.js';
+import { IAP_ISSUER, type ResolvedIapAssertionVerifierOptions } from './iap-verifier.options.js';
 
 /**
  * Checks the claims of an IAP assertion: `iss` exactly IAP's, `aud` exactly one of the configured

@@ -1,4 +1,4 @@
-import type { ResolvedVerifierOptions } from './verifier-options.interface.js';
+import type { ResolvedVerifierOptions } from './id-token-verifier.options.js';
 import { describeValue as describe, rejectToken as reject } from '../../shared/errors/token-verification.error.js';
 import { checkTimeClaims, deepFreeze, type CheckedClaims } from './checked-claims.js';
 

@@ -3,9 +3,10 @@ import type { DecodedJwt } from '../../shared/jwt/jwt.codec.js';
 import { checkIdTokenClaims } from './id-token-claims.checker.js';
 import type { SigningKeyStore } from '../keys/signing-key.store.js';
 import { rejectToken as reject } from '../../shared/errors/token-verification.error.js';
+import type { CallerIdentity } from './caller-identity.interface.js';
 import { SignedJwtVerifier, type JwtProfile } from './signed-jwt.verifier.js';
-import type { IdTokenVerifierOptions, ResolvedVerifierOptions } from './verifier-options.interface.js';
-import { resolveVerifierOptions } from './verifier-options.validator.js';
+import type { IdTokenVerifierOptions, ResolvedVerifierOptions } from './id-token-verifier.options.js';
+import { resolveVerifierOptions } from './id-token-verifier.options.js';
 import { STRIPPED_SIGNATURE } from '../../shared/jwt/stripped-signature.js';
 
 /** Google ID tokens: RS256 only (Google never uses anything else), Google's claims, Cloud Run's stripped signatures. */
@@ -31,14 +32,31 @@ const ID_TOKEN: JwtProfile<ResolvedVerifierOptions> = {
  * reusing its token costs one map lookup and gets the same (frozen) identity object. Keys are
  * fetched lazily on first use.
  */
-export class IdTokenVerifier extends SignedJwtVerifier<ResolvedVerifierOptions> {
+export class IdTokenVerifier {
   /**
-   * @param options verifier options, or resolved ones (`verifier` of the injected inbound options).
-   * @param keyStore where keys come from. @default a `JwksKeyStore` on `options.certsUrl`
-   * @throws CloudRunAuthConfigError when the options are invalid.
+   * The verification itself: options, keys, the verified-token cache.
+   * @internal
    */
+  readonly verification: SignedJwtVerifier<ResolvedVerifierOptions>;
+
+  /** @throws CloudRunAuthConfigError naming the option at fault. */
+  constructor(options: IdTokenVerifierOptions);
+  /**
+   * @param options verifier options, or resolved ones (`verifier` of the module's inbound options).
+   * @param keyStore where keys come from. @default a `JwksKeyStore` on `options.certsUrl`
+   * @internal
+   */
+  constructor(options: IdTokenVerifierOptions | ResolvedVerifierOptions, keyStore?: SigningKeyStore);
   constructor(options: IdTokenVerifierOptions | ResolvedVerifierOptions, keyStore?: SigningKeyStore) {
-    super(resolveVerifierOptions(options), ID_TOKEN, keyStore);
+    this.verification = new SignedJwtVerifier(resolveVerifierOptions(options), ID_TOKEN, keyStore);
+  }
+
+  /**
+   * Verifies `token` (the bare JWT, without `Bearer `) and returns its caller's identity.
+   * @throws TokenVerificationError with a reason code; its message never contains the token.
+   */
+  verify(token: string): Promise<CallerIdentity> {
+    return this.verification.verify(token);
   }
 }
 

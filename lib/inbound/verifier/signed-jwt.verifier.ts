@@ -12,7 +12,7 @@ import {
   TokenVerificationError,
 } from '../../shared/errors/token-verification.error.js';
 import { VerifiedTokenCache } from './verified-token.cache.js';
-import type { ResolvedSignedJwtVerifierOptions } from './verifier-options.interface.js';
+import type { ResolvedSignedJwtVerifierOptions } from './id-token-verifier.options.js';
 
 const MAX_KID_LENGTH = 256;
 
@@ -37,7 +37,7 @@ export interface JwtProfile<O extends ResolvedSignedJwtVerifierOptions> {
 }
 
 /**
- * What `IdTokenVerifier` and `IapAssertionVerifier` share: the verified-token cache, decoding,
+ * What `IdTokenVerifier` and `IapAssertionVerifier` do, each with its own {@link JwtProfile}: the verified-token cache, decoding,
  * header checks (one `alg`, no `crit`, a usable `kid`), claims before keys, the key lookup and
  * the signature check, each specialised by a {@link JwtProfile}.
  *
@@ -46,28 +46,25 @@ export interface JwtProfile<O extends ResolvedSignedJwtVerifierOptions> {
  * that withdraws a key empties the cache. Only canonical spellings are accepted
  * (`non_canonical_encoding` otherwise), so a token has one entry. Keys are fetched lazily on first use.
  */
-export abstract class SignedJwtVerifier<O extends ResolvedSignedJwtVerifierOptions> {
+export class SignedJwtVerifier<O extends ResolvedSignedJwtVerifierOptions> {
   private readonly keyStore: SigningKeyStore;
-  /** `keyStore` when it is a plain `JwksKeyStore`, whose loaded keys can be read synchronously. */
-  private readonly jwksKeyStore: JwksKeyStore | undefined;
-  private readonly cache: VerifiedTokenCache<CallerIdentity>;
+  /** Identities of the tokens verified so far, until each token's `exp`; also read by the guard's cached decision. */
+  readonly verifiedTokens: VerifiedTokenCache<CallerIdentity>;
 
   /**
    * @param options the validated options.
    * @param keyStore where keys come from. @default a `JwksKeyStore` of `profile.algorithm` on `options.certsUrl`
    */
-  protected constructor(
+  constructor(
     /** The validated options. */
     readonly options: O,
     private readonly profile: JwtProfile<O>,
     keyStore?: SigningKeyStore,
   ) {
     this.keyStore = keyStore ?? new JwksKeyStore({ ...options, algorithm: profile.algorithm });
-    // Not a subclass: one that overrides getKey() must be asked every time.
-    this.jwksKeyStore = this.keyStore.constructor === JwksKeyStore ? (this.keyStore as JwksKeyStore) : undefined;
-    this.cache = new VerifiedTokenCache(options.verifiedTokenCacheSize, profile.sharedSignature);
+    this.verifiedTokens = new VerifiedTokenCache(options.verifiedTokenCacheSize, profile.sharedSignature);
     // A key withdrawn from the key set must not go on vouching for the tokens it verified.
-    if (this.keyStore instanceof JwksKeyStore) this.keyStore.onKeysWithdrawn(() => this.cache.clear());
+    if (this.keyStore instanceof JwksKeyStore) this.keyStore.onKeysWithdrawn(() => this.verifiedTokens.clear());
   }
 
   /**
@@ -77,7 +74,7 @@ export abstract class SignedJwtVerifier<O extends ResolvedSignedJwtVerifierOptio
   async verify(token: string): Promise<CallerIdentity> {
     const nowMs = clock.now();
     if (typeof token === 'string') {
-      const cached = this.cache.get(token, nowMs);
+      const cached = this.verifiedTokens.get(token, nowMs);
       if (cached) return cached;
     }
     const jwt = typeof token === 'string' ? decodeCanonicalJwt(token) : 'malformed';
@@ -101,29 +98,16 @@ export abstract class SignedJwtVerifier<O extends ResolvedSignedJwtVerifierOptio
       const claims = this.profile.checkClaims(jwt.payload, nowMs, this.options, !skipped);
       if (!skipped) {
         const kid = usableKid(jwt.header);
-        // Keys already loaded and fresh are taken without a detour through a promise.
-        const key = this.jwksKeyStore?.loadedKey(kid) ?? (await this.keyStore.getKey(kid));
+        const key = await this.keyStore.getKey(kid);
         this.checkSignature(jwt, key);
       }
       const identity = createCallerIdentity(claims);
-      this.cache.set(token, identity, claims.expiresAtMs);
+      this.verifiedTokens.set(token, identity, claims.expiresAtMs);
       return identity;
     } catch (error) {
       if (error instanceof TokenVerificationError) error.receivedAudience = describe(jwt.payload.aud);
       throw error;
     }
-  }
-
-  /**
-   * The identity of `token` if this verifier has verified it before and that result is still
-   * cached (until the token's `exp`), as `verify()` would answer; `undefined` otherwise. Never
-   * verifies anything itself: a token it does not answer for must go through `verify()`.
-   *
-   * @param offset where the token starts in `token`, to look up the token of a header value
-   *   (`Bearer <token>`) without slicing it out. @default 0
-   */
-  cachedIdentity(token: string, offset = 0): CallerIdentity | undefined {
-    return typeof token === 'string' ? this.cache.get(token, clock.now(), offset) : undefined;
   }
 
   /** Checks `alg` and `crit`; returns whether the signature check is skipped. */

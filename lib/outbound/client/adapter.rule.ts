@@ -8,28 +8,6 @@ import axios from 'axios';
  */
 export function adapterRefusal(adapter: unknown): string | undefined {
   if (adapter === undefined) return undefined;
-  // Asked on every request, nearly always with axios' default list: the last answer is kept, for
-  // the same value with the same entries (a list can be changed in place).
-  if (adapter === last.adapter && sameEntries(adapter, last.entries)) return last.refusal;
-  const refusal = decide(adapter);
-  last = { adapter, entries: Array.isArray(adapter) ? [...(adapter as unknown[])] : undefined, refusal };
-  return refusal;
-}
-
-let last: { adapter: unknown; entries: unknown[] | undefined; refusal: string | undefined } = {
-  adapter: undefined,
-  entries: undefined,
-  refusal: undefined,
-};
-
-function sameEntries(adapter: unknown, entries: unknown[] | undefined): boolean {
-  if (!Array.isArray(adapter)) return true;
-  if (entries === undefined || adapter.length !== entries.length) return false;
-  for (let i = 0; i < entries.length; i++) if (adapter[i] !== entries[i]) return false;
-  return true;
-}
-
-function decide(adapter: unknown): string | undefined {
   let resolved: unknown;
   try {
     resolved = axios.getAdapter(adapter as Parameters<typeof axios.getAdapter>[0]);
@@ -42,4 +20,32 @@ function decide(adapter: unknown): string | undefined {
     'follows redirects itself, so an ID token could follow one to another origin; ' +
     "use axios' http adapter (the default in Node) for calls that carry tokens"
   );
+}
+
+/**
+ * {@link adapterRefusal} for one service's requests, which nearly always carry axios' default
+ * adapter list: the last answer is kept, for the same value with the same entries (a list can be
+ * changed in place).
+ */
+export class AdapterCheck {
+  private adapter: unknown;
+  private entries: unknown[] | undefined;
+  private refusal: string | undefined;
+
+  /** Why `adapter` must not carry ID tokens, or `undefined` when it may. */
+  refusalOf(adapter: unknown): string | undefined {
+    if (adapter === undefined) return undefined;
+    if (adapter === this.adapter && sameEntries(adapter, this.entries)) return this.refusal;
+    this.refusal = adapterRefusal(adapter);
+    this.adapter = adapter;
+    this.entries = Array.isArray(adapter) ? [...(adapter as unknown[])] : undefined;
+    return this.refusal;
+  }
+}
+
+function sameEntries(adapter: unknown, entries: unknown[] | undefined): boolean {
+  if (!Array.isArray(adapter)) return true;
+  if (entries === undefined || adapter.length !== entries.length) return false;
+  for (let i = 0; i < entries.length; i++) if (adapter[i] !== entries[i]) return false;
+  return true;
 }

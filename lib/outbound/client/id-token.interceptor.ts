@@ -7,9 +7,9 @@ import {
 } from 'axios';
 import { CloudRunAuthConfigError } from '../../shared/errors/config.error.js';
 import { TargetRejectedTokenError } from '../../shared/errors/target-rejected-token.error.js';
-import type { ResolvedServiceDefinition } from '../service-definition.interface.js';
+import type { ResolvedServiceDefinition } from '../service-definition.options.js';
 import type { IdTokenCache, IdTokenLease } from '../token/id-token.cache.js';
-import { adapterRefusal } from './adapter.rule.js';
+import { AdapterCheck } from './adapter.rule.js';
 
 /** Set on the config of the one replay after a 401; a string key so that axios' mergeConfig keeps it. */
 const RETRIED = 'cloudRunAuthRetried';
@@ -34,11 +34,12 @@ export function installIdTokenInterceptors(
   const header = service.tokenHeader;
   // The lease each request carried, off the config so that logging the config cannot show it.
   const leases = new WeakMap<object, IdTokenLease>();
+  const adapters = new AdapterCheck();
 
   instance.interceptors.request.use(async (config: TrackedConfig) => {
     leases.delete(config);
     if (requestOrigin(config, service) !== service.origin) return config;
-    const refusal = adapterRefusal(config.adapter);
+    const refusal = adapters.refusalOf(config.adapter);
     if (refusal)
       throw new CloudRunAuthConfigError(
         `the adapter of this request ${refusal}`,

@@ -1,6 +1,6 @@
 import axios from 'axios';
 import type { IdTokenCache } from '../token/id-token.cache.js';
-import type { ResolvedServiceDefinition } from '../service-definition.interface.js';
+import type { ResolvedServiceDefinition } from '../service-definition.options.js';
 import { installIdTokenInterceptors } from './id-token.interceptor.js';
 import { ServiceClient } from './service-client.js';
 

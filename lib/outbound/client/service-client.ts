@@ -1,6 +1,6 @@
 import { HttpService } from '@nestjs/axios';
 import type { AxiosInstance } from 'axios';
-import type { ResolvedServiceDefinition } from '../service-definition.interface.js';
+import type { ResolvedServiceDefinition } from '../service-definition.options.js';
 
 /**
  * An `HttpService` (from `@nestjs/axios`) bound to one target service: relative URLs resolve
@@ -8,11 +8,29 @@ import type { ResolvedServiceDefinition } from '../service-definition.interface.
  * methods (`firstValueFrom(client.get('/x'))`) or the underlying axios instance (`axiosRef`).
  */
 export class ServiceClient extends HttpService {
-  constructor(
-    instance: AxiosInstance,
-    /** The service this client calls, with defaults applied. */
-    readonly service: ResolvedServiceDefinition,
-  ) {
+  /** The service this client calls, with defaults applied (see `ServiceDefinition`). */
+  readonly service: {
+    readonly name: string;
+    readonly url: string;
+    /** Origin of `url`: the only origin tokens are sent to. */
+    readonly origin: string;
+    readonly audience: string;
+    readonly tokenHeader: 'authorization' | 'x-serverless-authorization';
+    readonly authenticate: boolean;
+  };
+  /**
+   * The service's definition, with defaults applied.
+   * @internal
+   */
+  readonly definition: ResolvedServiceDefinition;
+
+  /**
+   * Built by the module, one per service.
+   * @internal
+   */
+  constructor(instance: AxiosInstance, definition: ResolvedServiceDefinition) {
     super(instance);
+    this.definition = definition;
+    this.service = definition;
   }
 }

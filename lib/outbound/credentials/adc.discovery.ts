@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { IdTokenFetchError } from '../../shared/errors/id-token-fetch.error.js';
 import type { CredentialSource } from './credential-source.interface.js';
 import { sourceFromJson } from './credential-source.factory.js';
-import type { CredentialsOptions } from './credentials-options.interface.js';
+import type { CredentialsOptions } from './credentials.options.js';
 import { ImpersonatedSource } from './impersonated.source.js';
 import { metadataHostFromEnv } from './metadata.client.js';
 import { MetadataSource } from './metadata.source.js';

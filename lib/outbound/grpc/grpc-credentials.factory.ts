@@ -2,8 +2,11 @@ import type { CallCredentials, ChannelCredentials } from '@grpc/grpc-js';
 import { Logger } from '@nestjs/common';
 import { CloudRunAuthConfigError } from '../../shared/errors/config.error.js';
 import { assertKnownKeys, assertObject } from '../../shared/options/option.assertions.js';
-import type { ResolvedServiceDefinition, ServiceDefinition } from '../service-definition.interface.js';
-import { resolveEndpoint } from '../service-definition.validator.js';
+import {
+  resolveEndpoint,
+  type ResolvedServiceDefinition,
+  type ServiceDefinition,
+} from '../service-definition.options.js';
 import type { IdTokenCache } from '../token/id-token.cache.js';
 import { IdTokenProvider } from '../token/id-token.provider.js';
 import { createChannelCredentials } from './grpc-channel.credentials.js';

@@ -43,8 +43,8 @@ export function fetchFailureReason(error: unknown, shuttingDown = false): TokenF
 }
 
 /**
- * What an operator should check for each reason; `source` narrows the advice, and `error` tells
- * a stopped emulator (a refused port on this machine, off Cloud Run) from an unreachable Google.
+ * The operator's next check after a token fetch failed for `reason`: `source` narrows it, and
+ * `error` tells a stopped emulator ({@link localEmulatorHint}) from an unreachable Google.
  */
 export function fetchFailureHint(reason: TokenFetchFailureReason, source: TokenSource, error?: unknown): string {
   const local = reason === 'unreachable' && source !== 'custom' ? localEmulatorHint(error) : undefined;

@@ -1,13 +1,13 @@
 import { discoverCredentials } from '../credentials/adc.discovery.js';
 import { IMPERSONATE_COMMAND } from '../credentials/authorized-user.source.js';
 import type { CredentialSource } from '../credentials/credential-source.interface.js';
-import type { CredentialsOptions } from '../credentials/credentials-options.interface.js';
+import type { CredentialsOptions } from '../credentials/credentials.options.js';
 import { MetadataSource } from '../credentials/metadata.source.js';
 import { credentialKind } from '../credentials/credential-kind.js';
 import type { TokenSource } from '../../shared/telemetry/telemetry.names.js';
 import { IdTokenFetchError } from '../../shared/errors/id-token-fetch.error.js';
 import { localEmulatorHint } from '../../shared/runtime/local-emulator.hint.js';
-import { IdTokenProvider, type IdTokenRequestOptions } from './id-token.provider.js';
+import { IdTokenProvider } from './id-token.provider.js';
 
 /** Options of {@link GoogleIdTokenProvider}. */
 export interface GoogleIdTokenProviderOptions extends CredentialsOptions {
@@ -36,12 +36,15 @@ export class GoogleIdTokenProvider extends IdTokenProvider {
     super();
   }
 
-  /** The kind of credentials found (`metadata`, `service_account`, `impersonated`, …), once found; for metrics and logs. */
+  /**
+   * The kind of credentials found (`metadata`, `service_account`, `impersonated`, …), once found; for metrics and logs.
+   * @internal
+   */
   get credentialKind(): TokenSource | undefined {
     return this.kind;
   }
 
-  async getIdToken(audience: string, { signal }: IdTokenRequestOptions = {}): Promise<string> {
+  async getIdToken(audience: string, { signal }: { signal?: AbortSignal } = {}): Promise<string> {
     const discovery = (this.source ??= discoverCredentials(this.options, this.options.env ?? process.env));
     let source: CredentialSource;
     try {

@@ -1,5 +1,5 @@
 import { Logger, type BeforeApplicationShutdown, type OnApplicationShutdown } from '@nestjs/common';
-import { SingleFlight, sleep, waitFor, type WaitOptions } from '../../shared/single-flight.js';
+import { SingleFlight, sleep, waitFor } from '../../shared/single-flight.js';
 import { IdTokenFetchError } from '../../shared/errors/id-token-fetch.error.js';
 import { decodeJwt } from '../../shared/jwt/jwt.codec.js';
 import { CloudRunAuthTelemetry, type CloudRunAuthMetrics } from '../../shared/telemetry/cloud-run-auth.telemetry.js';
@@ -13,14 +13,21 @@ import {
 } from './id-token-cache.options.js';
 
 /** Options of {@link IdTokenCache.getToken}: which identity, and how long this caller waits. */
-export interface GetIdTokenOptions extends WaitOptions {
+export interface GetIdTokenOptions {
+  /** Aborting it rejects this caller's wait at once, with the signal's reason. @default none */
+  signal?: AbortSignal;
+  /** Most time this caller waits, in ms. @default the cache's `deadlineMs` */
+  timeoutMs?: number;
   /** The identity that mints the token. @default the module's `IdTokenProvider` */
   provider?: IdTokenProvider;
   /** Name of the client the token is for: the `service` of metrics and operator logs. @default none */
   service?: string;
 }
 
-/** A token as the cache handed it out; a 401 to a request that carried it is reported with it. */
+/**
+ * A token as the cache handed it out; a 401 to a request that carried it is reported with it.
+ * @internal
+ */
 export interface IdTokenLease {
   readonly token: string;
   /** ms epoch after which the token is not handed out any more. */
@@ -71,10 +78,16 @@ export class IdTokenCache implements BeforeApplicationShutdown, OnApplicationShu
   private closed = false;
 
   /**
-   * @param telemetry where metrics and spans go: the module passes the application's; a cache
-   *   built by hand records none (its failures are still logged for operators).
+   * A cache built by hand records no metrics or spans (its failures are still logged for operators).
+   * @param provider the identity of `getToken()` calls that name none.
    * @throws CloudRunAuthConfigError when `options` are invalid (fields named `tokenCache.*`).
    */
+  constructor(provider: IdTokenProvider, options?: IdTokenCacheOptions);
+  /**
+   * @param telemetry where metrics and spans go: the module passes the application's.
+   * @internal
+   */
+  constructor(provider: IdTokenProvider, options?: IdTokenCacheOptions, telemetry?: CloudRunAuthTelemetry);
   constructor(
     private readonly provider: IdTokenProvider,
     options: IdTokenCacheOptions = {},
@@ -104,7 +117,10 @@ export class IdTokenCache implements BeforeApplicationShutdown, OnApplicationShu
     if (entry?.lease?.token === token) entry.lease = undefined;
   }
 
-  /** {@link getToken}, with the lease a 401 is reported with ({@link reportRejected}). */
+  /**
+   * {@link getToken}, with the lease a 401 is reported with ({@link reportRejected}).
+   * @internal
+   */
   lease(
     audience: string,
     { provider = this.provider, service, ...wait }: GetIdTokenOptions = {},
@@ -132,6 +148,7 @@ export class IdTokenCache implements BeforeApplicationShutdown, OnApplicationShu
   /**
    * The token cached for `audience` if it is still handed out, without fetching, refreshing or
    * counting a use (for health checks); `undefined` otherwise.
+   * @internal
    */
   peek(audience: string, provider: IdTokenProvider = this.provider): IdTokenLease | undefined {
     const lease = this.entries.get(provider)?.get(audience)?.lease;
@@ -143,6 +160,7 @@ export class IdTokenCache implements BeforeApplicationShutdown, OnApplicationShu
    * replay with a fresh token is worth it: `true` the first time (the lease is dropped); `false`
    * when `replayed` (the fresh token was rejected too: the audience enters a window in which 401s
    * drop nothing, so an always-401 target costs no fetch per request) or inside that window.
+   * @internal
    */
   reportRejected(
     audience: string,

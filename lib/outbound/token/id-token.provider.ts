@@ -1,9 +1,3 @@
-/** Options passed to {@link IdTokenProvider.getIdToken} by the token cache. */
-export interface IdTokenRequestOptions {
-  /** Aborted when the cache's per-attempt timeout fires; providers should stop their I/O. */
-  signal?: AbortSignal;
-}
-
 /**
  * Where ID tokens come from. Also the DI token of the active provider: inject
  * `IdTokenProvider` to reach it, or pass `tokenProvider` in the module options to replace it.
@@ -13,6 +7,9 @@ export interface IdTokenRequestOptions {
  * are the {@link IdTokenCache}'s job.
  */
 export abstract class IdTokenProvider {
-  /** Returns a fresh Google-signed ID token (compact JWT) whose `aud` is `audience`. */
-  abstract getIdToken(audience: string, options?: IdTokenRequestOptions): Promise<string>;
+  /**
+   * Returns a fresh Google-signed ID token (compact JWT) whose `aud` is `audience`.
+   * @param options.signal aborted when the cache's per-attempt timeout fires: stop the I/O then.
+   */
+  abstract getIdToken(audience: string, options?: { signal?: AbortSignal }): Promise<string>;
 }

@@ -1,4 +1,4 @@
-import type { CredentialsOptions } from '../credentials/credentials-options.interface.js';
+import type { CredentialsOptions } from '../credentials/credentials.options.js';
 import { GoogleIdTokenProvider } from './google-id-token.provider.js';
 import type { IdTokenProvider } from './id-token.provider.js';
 

@@ -17,11 +17,11 @@ import {
   type JwksFetchCause,
   type TokenSource,
 } from './telemetry.names.js';
-import type { ResolvedTelemetryOptions } from './telemetry-options.js';
+import type { ResolvedTelemetryOptions } from './telemetry.options.js';
 
-/** Seconds; token fetches take milliseconds (metadata server) to seconds (retries). */
+/** Seconds, from a metadata-server answer to a fetch that retries until its deadline. */
 const FETCH_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-/** Seconds; a cached verification takes microseconds, a signature check tens of them, a key fetch more. */
+/** Seconds, from a verified-token cache hit to a verification that waits for a key fetch. */
 const VERIFY_BUCKETS = [1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 0.025, 0.1, 0.5, 2.5];
 const LOOKUP_RESULTS: readonly CacheLookupResult[] = ['hit', 'refresh_ahead', 'stale_served', 'miss'];
 

@@ -2,25 +2,44 @@ import { CloudRunAuthConfigError } from '../../shared/errors/config.error.js';
 import { assertKnownKeys, assertObject } from '../../shared/options/option.assertions.js';
 import { IAP_AUDIENCE, IAP_AUDIENCE_FORMS as AUDIENCE_FORMS } from '../../shared/options/iap-audience.rule.js';
 import {
-  IAP_CERTS_URL,
-  type IapAssertionVerifierOptions,
-  type ResolvedIapAssertionVerifierOptions,
-} from './iap-options.interface.js';
-import {
   fieldNamer,
   isResolved,
   markResolved,
   resolveAudiences,
   resolveSignedJwtOptions,
   SIGNED_JWT_OPTION_KEYS,
-} from './verifier-options.validator.js';
+  type ResolvedSignedJwtVerifierOptions,
+  type IdTokenVerifierOptions,
+} from './id-token-verifier.options.js';
+
+/** IAP's JWKS endpoint: the EC P-256 keys that sign its assertions. */
+export const IAP_CERTS_URL = 'https://www.gstatic.com/iap/verify/public_key-jwk';
+/** The `iss` of every IAP assertion. */
+export const IAP_ISSUER = 'https://cloud.google.com/iap';
+
+/** Options of {@link IapAssertionVerifier}: its audiences, and the key, clock and cache options of `IdTokenVerifierOptions`. */
+export interface IapAssertionVerifierOptions extends Omit<
+  IdTokenVerifierOptions,
+  'audience' | 'mode' | 'requireVerifiedEmail' | 'certsUrl'
+> {
+  /**
+   * Accepted `aud` values, matched exactly: `/projects/PROJECT_NUMBER/locations/REGION/services/SERVICE_NAME`
+   * (IAP on Cloud Run) or `/projects/PROJECT_NUMBER/global/backendServices/BACKEND_SERVICE_ID`
+   * (IAP on a load balancer's backend service).
+   */
+  audience: string | string[];
+  /** JWKS endpoint of the default key store. @default 'https://www.gstatic.com/iap/verify/public_key-jwk' */
+  certsUrl?: string;
+}
+
+/** {@link IapAssertionVerifierOptions} after validation, with defaults applied (frozen). */
+export type ResolvedIapAssertionVerifierOptions = ResolvedSignedJwtVerifierOptions;
 
 /** Every key of {@link IapAssertionVerifierOptions}. */
 const IAP_OPTION_KEYS: readonly string[] = ['audience', ...SIGNED_JWT_OPTION_KEYS];
 
 /**
- * Validates `IapAssertionVerifier` options and applies defaults; options it resolved before are
- * returned as they are. `at` prefixes field names in errors (`inbound.iap` for the module).
+ * {@link resolveVerifierOptions} for `IapAssertionVerifier` (`at`: `inbound.iap` for the module).
  * Audiences are matched exactly: they are resource names, not URLs.
  */
 export function resolveIapVerifierOptions(
