@@ -95,7 +95,7 @@ try {
     spellings: flood.length,
     reasons: Object.fromEntries(reasons),
     keyLookupsDuringFlood: store.lookups - lookupsBefore,
-    cachedSpellings: flood.filter((s) => counted.cachedIdentity(s) !== undefined).length,
+    cachedSpellings: flood.filter((s) => counted.verification.verifiedTokens.get(s, Date.now()) !== undefined).length,
   };
 
   const ours = new IdTokenVerifier({ audience: AUDIENCE, certsUrl: emu.certsUrl });
