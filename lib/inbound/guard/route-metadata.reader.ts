@@ -18,19 +18,12 @@ export interface RouteMetadata {
  */
 export class RouteMetadataReader {
   private readonly byHandler = new WeakMap<Function, RouteMetadata>();
-  /** The last route read: a request asks twice (skip, then allow-list). */
-  private last: RouteMetadata | undefined;
-  private lastHandler: Function | undefined;
 
   constructor(private readonly reflector: Reflector) {}
 
   /** The settings of the route `context` runs (the route's own win over the controller's). */
   read(context: ExecutionContext): RouteMetadata {
-    const handler = context.getHandler();
-    const controller = context.getClass();
-    if (handler === this.lastHandler && controller === this.last!.controller) return this.last!;
-    this.lastHandler = handler;
-    return (this.last = this.readRoute(handler, controller));
+    return this.readRoute(context.getHandler(), context.getClass());
   }
 
   /** The settings of `handler` as a route of `controller`. */
