@@ -55,7 +55,7 @@ export interface MintOptions {
 }
 
 /** How {@link Emulator.fail} makes an endpoint misbehave. */
-export interface FailOptions {
+export interface EndpointFailureOptions {
   /**
    * `error`: answer 503; `slow`: answer normally after `delayMs`;
    * `hang`: never answer; `garbage`: answer 200 with a body that is not what was asked for.
@@ -158,7 +158,7 @@ export interface Emulator {
    */
   requests(path?: string): RecordedRequest[];
   /** Makes the next `times` requests to `path` misbehave. */
-  fail(path: string, options: FailOptions): void;
+  fail(path: string, options: EndpointFailureOptions): void;
   /** Clears recorded requests and pending failures. */
   reset(): void;
   /** Stops the server and drops every open connection, hung ones included. */

@@ -22,7 +22,7 @@ import {
   EMULATOR_DEFAULTS,
   type Emulator,
   type EmulatorOptions,
-  type FailOptions,
+  type EndpointFailureOptions,
   type MintOptions,
   type RecordedRequest,
 } from './emulator.interface.js';
@@ -39,7 +39,7 @@ const IAP_ASSERTION_LIFETIME_SECONDS = 600;
 /** What Cloud Run's metadata server reports as the default account's scopes. */
 const METADATA_SCOPES = ['https://www.googleapis.com/auth/cloud-platform'];
 
-interface Failure extends Required<Omit<FailOptions, 'delayMs'>> {
+interface Failure extends Required<Omit<EndpointFailureOptions, 'delayMs'>> {
   path: string;
   delayMs: number;
 }
