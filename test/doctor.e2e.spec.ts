@@ -128,6 +128,17 @@ describe('cloud-run-auth doctor (the built bin)', { timeout: 60_000 }, () => {
     writeFileSync(path, content);
     return path;
   };
+  /** `doctor verify` of `token` (written to `fileName`) for `audience` with the emulator's keys, then `extra`. */
+  const verifyArgs = (audience: string, fileName: string, token: string, ...extra: string[]) => [
+    'verify',
+    '--audience',
+    audience,
+    '--certs-url',
+    emu.certsUrl,
+    ...extra,
+    '--token-file',
+    file(fileName, token),
+  ];
   /** A token that expired an hour ago, minted when the case runs: the hour must not grow while others run. */
   const expired = () => {
     const now = Math.floor(Date.now() / 1000);
@@ -342,17 +353,7 @@ describe('cloud-run-auth doctor (the built bin)', { timeout: 60_000 }, () => {
       setup: () => {
         const token = emu.mintIdToken({ aud: FOREIGN_AUDIENCE });
         return {
-          args: [
-            'verify',
-            '--audience',
-            FOREIGN_AUDIENCE,
-            '--certs-url',
-            emu.certsUrl,
-            '--allow',
-            OTHER_CALLER,
-            '--token-file',
-            file('valid.txt', token),
-          ],
+          args: verifyArgs(FOREIGN_AUDIENCE, 'valid.txt', token, '--allow', OTHER_CALLER),
           secrets: [token],
         };
       },
@@ -373,15 +374,7 @@ describe('cloud-run-auth doctor (the built bin)', { timeout: 60_000 }, () => {
     {
       name: 'an unknown kid (a token signed by another key)',
       setup: () => ({
-        args: [
-          'verify',
-          '--audience',
-          FOREIGN_AUDIENCE,
-          '--certs-url',
-          emu.certsUrl,
-          '--token-file',
-          file('other-key.txt', otherKeyToken),
-        ],
+        args: verifyArgs(FOREIGN_AUDIENCE, 'other-key.txt', otherKeyToken),
         secrets: [otherKeyToken],
       }),
       exitCode: 1,
@@ -400,15 +393,7 @@ describe('cloud-run-auth doctor (the built bin)', { timeout: 60_000 }, () => {
       setup: () => {
         const token = expired();
         return {
-          args: [
-            'verify',
-            '--audience',
-            good.origin,
-            '--certs-url',
-            emu.certsUrl,
-            '--token-file',
-            file('expired.txt', token),
-          ],
+          args: verifyArgs(good.origin, 'expired.txt', token),
           secrets: [token],
         };
       },
