@@ -343,6 +343,21 @@ describe('cloud-run-auth (the built bin)', { timeout: 60_000 }, () => {
       expect(result.nextStep).not.toBe('');
     });
 
+    it.runIf((process.features as { typescript?: unknown }).typescript)(
+      'loads a TypeScript file where Node strips types',
+      async () => {
+        const path = file(
+          'options.ts',
+          'interface Service {\n  name: string;\n  url: string;\n}\n' +
+            "const orders: Service = { name: 'orders', url: 'https://orders-abc123xyz-ew.a.run.app' };\n" +
+            'export const cloudRunAuthOptions = { services: [orders] };\n',
+        );
+        const { code, stdout } = await run(['doctor', 'config', path], env());
+        expect(code, stdout).toBe(0);
+        expect(stdout).toMatch(/^ {2}orders {9}https:\/\/orders-abc123xyz-ew\.a\.run\.app \(http\)$/m);
+      },
+    );
+
     it.skipIf((process.features as { typescript?: unknown }).typescript)(
       'says how to load a TypeScript file where Node cannot strip types',
       async () => {
