@@ -99,45 +99,31 @@ try {
   };
 
   const ours = new IdTokenVerifier({ audience: AUDIENCE, certsUrl: emu.certsUrl });
+  /** A run that expects `ours` to refuse its token with `reason`. */
+  const refusedAs = (reason, what) => async (t) => {
+    try {
+      await ours.verify(t);
+    } catch (error) {
+      if (error.reason === reason) return;
+      throw error;
+    }
+    throw new Error(`${what} was accepted`);
+  };
   const contenders = {
     spelling: {
       label: 'other spelling of a valid token (refused)',
       list: flood.slice(0, TOKENS),
-      run: async (t) => {
-        try {
-          await ours.verify(t);
-        } catch (error) {
-          if (error.reason === 'non_canonical_encoding') return;
-          throw error;
-        }
-        throw new Error('a spelling was accepted');
-      },
+      run: refusedAs('non_canonical_encoding', 'a spelling'),
     },
     junk: {
       label: 'junk refused before any decode (no dots: the cheapest refusal)',
       list: tokens.map((t) => t.replace(/\./g, '')),
-      run: async (t) => {
-        try {
-          await ours.verify(t);
-        } catch (error) {
-          if (error.reason === 'malformed') return;
-          throw error;
-        }
-        throw new Error('junk was accepted');
-      },
+      run: refusedAs('malformed', 'junk'),
     },
     malformed: {
       label: 'token refused after its decode (payload not JSON)',
       list: tokens.map(notJson),
-      run: async (t) => {
-        try {
-          await ours.verify(t);
-        } catch (error) {
-          if (error.reason === 'malformed') return;
-          throw error;
-        }
-        throw new Error('a malformed token was accepted');
-      },
+      run: refusedAs('malformed', 'a malformed token'),
     },
     verification: {
       label: 'verification (unique tokens)',

@@ -243,6 +243,22 @@ async function observe<T>(s: Shared, action: () => Promise<T>, arrivals = s.arri
   };
 }
 
+/** One `format=full` token fetch, and one request to `/guarded/email` that got 200 with the caller's email. */
+function expectAllowedWithEmail({
+  value,
+  fetches,
+  arrivals,
+}: Awaited<ReturnType<typeof observe<Awaited<ReturnType<typeof runSample>>>>>): void {
+  const { result, describeRun } = value;
+  expect(result.status, `${result.body}\n${describeRun}`).toBe(200);
+  expect(JSON.parse(result.body!)).toEqual({ email: RUNTIME });
+  expect(
+    fetches.map((r) => r.query),
+    'ID-token requests to the metadata server',
+  ).toEqual([expect.objectContaining({ audience: AUDIENCE, format: 'full' })]);
+  expect(arrivals, 'requests that reached the app').toEqual([{ path: '/guarded/email', bearer: true, status: 200 }]);
+}
+
 const goTitle =
   'version' in go
     ? `Go idtoken (${go.version}): Google's sample against the emulator and a guarded app`
@@ -274,17 +290,7 @@ describe.skipIf(!('version' in go))(goTitle, { timeout: 30_000 }, () => {
   }, 300_000);
 
   it('idtoken.NewClient asks for format=full: 200, the caller is its email', async () => {
-    const { value, fetches, arrivals } = await observe(s, () =>
-      runSample(binary, [AUDIENCE, `${s.app.url}/guarded/email`], s),
-    );
-    const { result, describeRun } = value;
-    expect(result.status, `${result.body}\n${describeRun}`).toBe(200);
-    expect(JSON.parse(result.body!)).toEqual({ email: RUNTIME });
-    expect(
-      fetches.map((r) => r.query),
-      'ID-token requests to the metadata server',
-    ).toEqual([expect.objectContaining({ audience: AUDIENCE, format: 'full' })]);
-    expect(arrivals, 'requests that reached the app').toEqual([{ path: '/guarded/email', bearer: true, status: 200 }]);
+    expectAllowedWithEmail(await observe(s, () => runSample(binary, [AUDIENCE, `${s.app.url}/guarded/email`], s)));
   });
 });
 
@@ -317,15 +323,7 @@ describe.skipIf(!('version' in java))(javaTitle, { timeout: 30_000 }, () => {
   }, 120_000);
 
   it('with IdTokenProvider.Option.FORMAT_FULL: format=full, 200, the caller is its email', async () => {
-    const { value, fetches, arrivals } = await observe(s, () => runJava('full', `${s.app.url}/guarded/email`));
-    const { result, describeRun } = value;
-    expect(result.status, `${result.body}\n${describeRun}`).toBe(200);
-    expect(JSON.parse(result.body!)).toEqual({ email: RUNTIME });
-    expect(
-      fetches.map((r) => r.query),
-      'ID-token requests to the metadata server',
-    ).toEqual([expect.objectContaining({ audience: AUDIENCE, format: 'full' })]);
-    expect(arrivals, 'requests that reached the app').toEqual([{ path: '/guarded/email', bearer: true, status: 200 }]);
+    expectAllowedWithEmail(await observe(s, () => runJava('full', `${s.app.url}/guarded/email`)));
   });
 
   it('as published (no FORMAT_FULL), against an email allow-list: one request, 403 insufficient_scope, no retry loop', async () => {

@@ -37,14 +37,11 @@ export interface JwtProfile<O extends ResolvedSignedJwtVerifierOptions> {
 }
 
 /**
- * What `IdTokenVerifier` and `IapAssertionVerifier` do, each with its own {@link JwtProfile}: the verified-token cache, decoding,
- * header checks (one `alg`, no `crit`, a usable `kid`), claims before keys, the key lookup and
- * the signature check, each specialised by a {@link JwtProfile}.
- *
- * Successful results are cached per token until its `exp` (bounded LRU), so a caller
- * reusing its token costs one map lookup and gets the same (frozen) identity object; a key set
- * that withdraws a key empties the cache. Only canonical spellings are accepted
- * (`non_canonical_encoding` otherwise), so a token has one entry. Keys are fetched lazily on first use.
+ * What `IdTokenVerifier` and `IapAssertionVerifier` do, each specialised by its own {@link JwtProfile}:
+ * the verified-token cache, decoding, header checks (one `alg`, no `crit`, a usable `kid`),
+ * claims before keys, the key lookup and the signature check. A key set that withdraws a key
+ * empties the cache; only canonical spellings are accepted (`non_canonical_encoding` otherwise),
+ * so a token has one entry.
  */
 export class SignedJwtVerifier<O extends ResolvedSignedJwtVerifierOptions> {
   private readonly keyStore: SigningKeyStore;
@@ -67,10 +64,7 @@ export class SignedJwtVerifier<O extends ResolvedSignedJwtVerifierOptions> {
     if (this.keyStore instanceof JwksKeyStore) this.keyStore.onKeysWithdrawn(() => this.verifiedTokens.clear());
   }
 
-  /**
-   * Verifies `token` (the bare JWT, without `Bearer `).
-   * @throws TokenVerificationError with a reason code; its message never contains the token.
-   */
+  /** What the public verifiers' `verify()` does. */
   async verify(token: string): Promise<CallerIdentity> {
     const nowMs = clock.now();
     if (typeof token === 'string') {
