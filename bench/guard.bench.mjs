@@ -19,7 +19,7 @@ const DURATION_S = Number(process.env.GUARD_BENCH_SECONDS) || 2;
 const WARMUP_S = 1;
 const ROUNDS = Number(process.env.GUARD_BENCH_ROUNDS) || 6;
 /** Segments of the interleaved measurement, each DURATION_S long. */
-const SEGMENTS = Number(process.env.GUARD_BENCH_SEGMENTS) || 5;
+const SEGMENTS = Number(process.env.GUARD_BENCH_SEGMENTS) || 7;
 // `control` is a second allow-all route: its difference from `noop` is the method's own error.
 // `before` is the guard of another build (GUARD_BENCH_BEFORE, see bench/processes/guarded-app.mjs).
 const ROUTES = ['open', 'noop', 'control', 'guarded', ...(process.env.GUARD_BENCH_BEFORE ? ['before'] : [])];
@@ -154,9 +154,9 @@ try {
     }
   }
 
-  // Interleaved: one connection asks the routes, each with each caller's token, in a shuffled order
-  // (so that no route always follows the same one), one request at a time, and the server adds up
-  // the CPU time of each route's requests. Whatever slows the machine slows the routes alike, a
+  // Interleaved: CALLERS connections ask the routes, each with each caller's token, in a shuffled
+  // order (so that no route always follows the same one), and the server times each request's CPU
+  // (see bench/processes/guarded-app.mjs). Whatever slows the machine slows the routes alike, a
   // request apart: the differences are the routes' own, within what the control shows.
   for (const { platform, metrics } of INTERLEAVED) {
     const app = await startProcess('guarded-app', [
@@ -175,7 +175,7 @@ try {
         20,
       );
       const run = async (durationS) => {
-        const result = await autocannon({ url: app.url, connections: 1, duration: durationS, requests });
+        const result = await autocannon({ url: app.url, connections: CALLERS, duration: durationS, requests });
         const bad = result.non2xx + result.errors + result.timeouts;
         if (bad > 0) throw new Error(`interleaved ${platform}: ${bad} of ${result.requests.total} requests failed`);
       };
@@ -194,9 +194,6 @@ try {
       const anyGuardMicros = of((x) => x.noop - x.open);
       const controlMicros = of((x) => x.control - x.noop);
       const beforeMicros = process.env.GUARD_BENCH_BEFORE ? of((x) => x.before - x.noop) : undefined;
-      // Against the CPU per request of the same routes under load (above): the interleaved times
-      // leave out what every request costs before Node hands it over (reading and parsing it).
-      const loaded = rows.find((r) => r.platform === platform && r.metrics === 'off');
       interleaved.push({
         platform,
         metrics,
@@ -231,8 +228,27 @@ try {
                 2,
               )
             : undefined,
-        vsNoop: round(loaded.noopCpu / (loaded.noopCpu + guardMicros), 3),
-        vsOpen: round(loaded.openCpu / (loaded.openCpu + anyGuardMicros + guardMicros), 3),
+        // The guard with metrics over the same guard without, in one application: what metrics cost it.
+        metricsRatio:
+          metrics === 'on'
+            ? round(
+                of((x) => x.unmetered / x.guarded),
+                3,
+              )
+            : undefined,
+        // Requests per CPU second, as in the loaded tables, but of routes measured in the same moments.
+        vsNoop: round(
+          of((x) => x.noop / x.guarded),
+          3,
+        ),
+        controlVsNoop: round(
+          of((x) => x.noop / x.control),
+          3,
+        ),
+        vsOpen: round(
+          of((x) => x.open / x.guarded),
+          3,
+        ),
       });
     } finally {
       await app.close();
@@ -287,8 +303,9 @@ printTable(
   comparisons,
 );
 printTable(
-  `Interleaved: server CPU per request (µs) from Node's request event to the response written, one connection, ` +
-    `the routes and ${CALLERS} callers’ tokens in a shuffled order, medians of ${SEGMENTS} × ${DURATION_S} s segments`,
+  `Interleaved: server CPU per request (µs) from Node's request event to the next one's, ${CALLERS} connections asking ` +
+    `the routes with ${CALLERS} callers’ tokens in a shuffled order, means without each route's slowest and fastest 2%, ` +
+    `medians of ${SEGMENTS} × ${DURATION_S} s segments`,
   [
     ['platform', 'Platform'],
     ['metrics', 'Metrics'],
@@ -306,8 +323,10 @@ printTable(
       : []),
     ['guardSegments', 'guarded − allow-all per segment'],
     ['metricsMicros', 'guarded − guard without telemetry µs'],
-    ['vsNoop', 'guarded / allow-all guard (under load)'],
-    ['vsOpen', 'guarded / unguarded (under load)'],
+    ['metricsRatio', 'guarded / guard without telemetry'],
+    ['vsNoop', 'guarded / allow-all guard'],
+    ['controlVsNoop', 'control / allow-all guard'],
+    ['vsOpen', 'guarded / unguarded'],
   ],
   interleaved,
 );
@@ -338,6 +357,19 @@ const targets = [
       c.cpuNormalized >= 0.95,
     ),
   ),
+  // The same targets from the interleaved routes, measured in the same moments.
+  ...interleaved
+    .filter((r) => r.metrics === 'off' && r.platform === 'fastify')
+    .map((r) => target(`guarded / allow-all guard ≥ 0.97 (${r.platform}, interleaved)`, r.vsNoop, r.vsNoop >= 0.97)),
+  ...interleaved
+    .filter((r) => r.metrics === 'on')
+    .map((r) =>
+      target(
+        `guard with metrics on ≥ 0.95 × metrics off (${r.platform}, interleaved)`,
+        r.metricsRatio,
+        r.metricsRatio >= 0.95,
+      ),
+    ),
 ];
 printTargets(targets);
 writeSection('guard', {
@@ -345,9 +377,9 @@ writeSection('guard', {
     `autocannon (this process) against two Nest apps in child processes, identical but for an OpenTelemetry MeterProvider ` +
     `registered in the second (metrics on); ${CALLERS} connections, each sending its own caller's token on every request; ` +
     'rounds rotate the order of the (application, route) pairs. All routes return the same body. Ratios are medians of per-round ratios. ' +
-    'Interleaved: a third app adds up its CPU time per route while one connection asks the routes in a shuffled order; ' +
-    'its differences are set against the CPU per request of the loaded routes (metrics off). On Fastify, a fourth app ' +
-    'does the same with metrics on, with a route whose guard has no telemetry.',
+    `Interleaved: a third app times the CPU of each request, from its request event to the next one's, while ${CALLERS} ` +
+    'connections ask the routes in a shuffled order; per route, the mean without the slowest and fastest 2%. On Fastify, ' +
+    'a fourth app does the same with metrics on, with a route whose guard has no telemetry.',
   callers: CALLERS,
   roundSeconds: DURATION_S,
   rounds: ROUNDS,
