@@ -18,8 +18,9 @@ const CALLERS = 10;
 const DURATION_S = Number(process.env.GUARD_BENCH_SECONDS) || 2;
 const WARMUP_S = 1;
 const ROUNDS = Number(process.env.GUARD_BENCH_ROUNDS) || 6;
-/** Segments of the interleaved measurement, each DURATION_S long. */
-const SEGMENTS = Number(process.env.GUARD_BENCH_SEGMENTS) || 7;
+/** Application starts of the interleaved measurement, and segments (each DURATION_S long) per start. */
+const STARTS = Number(process.env.GUARD_BENCH_STARTS) || 3;
+const SEGMENTS = Number(process.env.GUARD_BENCH_SEGMENTS) || 3;
 // `control` is a second allow-all route: its difference from `noop` is the method's own error.
 // `before` is the guard of another build (GUARD_BENCH_BEFORE, see bench/processes/guarded-app.mjs).
 const ROUTES = ['open', 'noop', 'control', 'guarded', ...(process.env.GUARD_BENCH_BEFORE ? ['before'] : [])];
@@ -159,100 +160,104 @@ try {
   // (see bench/processes/guarded-app.mjs). Whatever slows the machine slows the routes alike, a
   // request apart: the differences are the routes' own, within what the control shows.
   for (const { platform, metrics } of INTERLEAVED) {
-    const app = await startProcess('guarded-app', [
-      platform,
-      AUDIENCE,
-      emu.certsUrl,
-      'timed',
-      ...(metrics === 'on' ? ['metrics'] : []),
-    ]);
     const routes = metrics === 'on' ? [...ROUTES, 'unmetered'] : ROUTES;
-    try {
-      const requests = shuffledRepeats(
-        tokens.flatMap((token) =>
-          routes.map((route) => ({ method: 'GET', path: `/${route}`, headers: { authorization: `Bearer ${token}` } })),
-        ),
-        20,
-      );
-      const run = async (durationS) => {
-        const result = await autocannon({ url: app.url, connections: CALLERS, duration: durationS, requests });
-        const bad = result.non2xx + result.errors + result.timeouts;
-        if (bad > 0) throw new Error(`interleaved ${platform}: ${bad} of ${result.requests.total} requests failed`);
-      };
-      await run(WARMUP_S);
-      const segments = [];
-      for (let i = 0; i < SEGMENTS; i++) {
-        await app.ask('resetRouteCpu');
-        await run(DURATION_S);
-        const spent = await app.ask('routeCpu');
-        segments.push(
-          Object.fromEntries(routes.map((route) => [route, spent[`/${route}`].micros / spent[`/${route}`].requests])),
-        );
-      }
-      const of = (f) => median(segments.map(f));
-      const guardMicros = of((x) => x.guarded - x.noop);
-      const anyGuardMicros = of((x) => x.noop - x.open);
-      const controlMicros = of((x) => x.control - x.noop);
-      const beforeMicros = process.env.GUARD_BENCH_BEFORE ? of((x) => x.before - x.noop) : undefined;
-      interleaved.push({
+    const requests = shuffledRepeats(
+      tokens.flatMap((token) =>
+        routes.map((route) => ({ method: 'GET', path: `/${route}`, headers: { authorization: `Bearer ${token}` } })),
+      ),
+      20,
+    );
+    const segments = [];
+    // Each start lays the application's objects out in memory anew, which moves what a route's
+    // first touches of them cost: a few starts of a few segments each, rather than one long one.
+    for (let start = 0; start < STARTS; start++) {
+      const app = await startProcess('guarded-app', [
         platform,
-        metrics,
-        open: round(
-          of((x) => x.open),
-          2,
-        ),
-        noop: round(
-          of((x) => x.noop),
-          2,
-        ),
-        guarded: round(
-          of((x) => x.guarded),
-          2,
-        ),
-        anyGuardMicros: round(anyGuardMicros, 2),
-        guardMicros: round(guardMicros, 2),
-        controlMicros: round(controlMicros, 2),
-        beforeMicros: beforeMicros === undefined ? undefined : round(beforeMicros, 2),
-        afterVsBefore:
-          beforeMicros === undefined
-            ? undefined
-            : round(
-                of((x) => (x.guarded - x.noop) / (x.before - x.noop)),
-                3,
-              ),
-        guardSegments: segments.map((x) => round(x.guarded - x.noop, 2)).join(' '),
-        metricsMicros:
-          metrics === 'on'
-            ? round(
-                of((x) => x.guarded - x.unmetered),
-                2,
-              )
-            : undefined,
-        // The guard with metrics over the same guard without, in one application: what metrics cost it.
-        metricsRatio:
-          metrics === 'on'
-            ? round(
-                of((x) => x.unmetered / x.guarded),
-                3,
-              )
-            : undefined,
-        // Requests per CPU second, as in the loaded tables, but of routes measured in the same moments.
-        vsNoop: round(
-          of((x) => x.noop / x.guarded),
-          3,
-        ),
-        controlVsNoop: round(
-          of((x) => x.noop / x.control),
-          3,
-        ),
-        vsOpen: round(
-          of((x) => x.open / x.guarded),
-          3,
-        ),
-      });
-    } finally {
-      await app.close();
+        AUDIENCE,
+        emu.certsUrl,
+        'timed',
+        ...(metrics === 'on' ? ['metrics'] : []),
+      ]);
+      try {
+        const run = async (durationS) => {
+          const result = await autocannon({ url: app.url, connections: CALLERS, duration: durationS, requests });
+          const bad = result.non2xx + result.errors + result.timeouts;
+          if (bad > 0) throw new Error(`interleaved ${platform}: ${bad} of ${result.requests.total} requests failed`);
+        };
+        await run(WARMUP_S);
+        for (let i = 0; i < SEGMENTS; i++) {
+          await app.ask('resetRouteCpu');
+          await run(DURATION_S);
+          const spent = await app.ask('routeCpu');
+          segments.push(
+            Object.fromEntries(routes.map((route) => [route, spent[`/${route}`].micros / spent[`/${route}`].requests])),
+          );
+        }
+      } finally {
+        await app.close();
+      }
     }
+    const of = (f) => median(segments.map(f));
+    const guardMicros = of((x) => x.guarded - x.noop);
+    const anyGuardMicros = of((x) => x.noop - x.open);
+    const controlMicros = of((x) => x.control - x.noop);
+    const beforeMicros = process.env.GUARD_BENCH_BEFORE ? of((x) => x.before - x.noop) : undefined;
+    interleaved.push({
+      platform,
+      metrics,
+      open: round(
+        of((x) => x.open),
+        2,
+      ),
+      noop: round(
+        of((x) => x.noop),
+        2,
+      ),
+      guarded: round(
+        of((x) => x.guarded),
+        2,
+      ),
+      anyGuardMicros: round(anyGuardMicros, 2),
+      guardMicros: round(guardMicros, 2),
+      controlMicros: round(controlMicros, 2),
+      beforeMicros: beforeMicros === undefined ? undefined : round(beforeMicros, 2),
+      afterVsBefore:
+        beforeMicros === undefined
+          ? undefined
+          : round(
+              of((x) => (x.guarded - x.noop) / (x.before - x.noop)),
+              3,
+            ),
+      guardSegments: segments.map((x) => round(x.guarded - x.noop, 2)).join(' '),
+      metricsMicros:
+        metrics === 'on'
+          ? round(
+              of((x) => x.guarded - x.unmetered),
+              2,
+            )
+          : undefined,
+      // The guard with metrics over the same guard without, in one application: what metrics cost it.
+      metricsRatio:
+        metrics === 'on'
+          ? round(
+              of((x) => x.unmetered / x.guarded),
+              3,
+            )
+          : undefined,
+      // Requests per CPU second, as in the loaded tables, but of routes measured in the same moments.
+      vsNoop: round(
+        of((x) => x.noop / x.guarded),
+        3,
+      ),
+      controlVsNoop: round(
+        of((x) => x.noop / x.control),
+        3,
+      ),
+      vsOpen: round(
+        of((x) => x.open / x.guarded),
+        3,
+      ),
+    });
   }
 } finally {
   await emu.close();
@@ -305,7 +310,7 @@ printTable(
 printTable(
   `Interleaved: server CPU per request (µs) from Node's request event to the next one's, ${CALLERS} connections asking ` +
     `the routes with ${CALLERS} callers’ tokens in a shuffled order, means without each route's slowest and fastest 2%, ` +
-    `medians of ${SEGMENTS} × ${DURATION_S} s segments`,
+    `medians of ${STARTS} starts × ${SEGMENTS} segments of ${DURATION_S} s`,
   [
     ['platform', 'Platform'],
     ['metrics', 'Metrics'],
@@ -385,7 +390,8 @@ writeSection('guard', {
   rounds: ROUNDS,
   rows,
   metricsOnVsOff: comparisons,
-  segments: SEGMENTS,
+  starts: STARTS,
+  segmentsPerStart: SEGMENTS,
   interleaved,
   headline: Object.fromEntries([
     ...rows
