@@ -4,7 +4,8 @@
 // With `metrics`, an OpenTelemetry MeterProvider is registered before Nest starts, as an
 // application does, and collected every few seconds (into memory) while the load runs.
 // With `timed`, the CPU time from the moment Node hands a request over to the moment it hands the
-// next one over is added up per path, for the parent to ask for (`routeCpu`) and reset (`resetRouteCpu`).
+// next one over is kept per request and path; the parent asks for each path's trimmed total
+// (`routeCpu`) and resets them (`resetRouteCpu`).
 // With GUARD_BENCH_BEFORE=<the ESM entry of another build of this package> in the environment, a
 // `/before` route is guarded by that build's CloudRunAuthGuard (its module imported too).
 // Plain JavaScript, so decorators are applied by calling them, as compiled TypeScript does.
