@@ -1,4 +1,5 @@
 import { IAP_ISSUER } from '../../inbound/verifier/iap-verifier.options.js';
+import { GOOGLE_ISSUERS } from '../../inbound/verifier/id-token-claims.checker.js';
 import { decodeJwt } from '../../shared/jwt/jwt.codec.js';
 import { STRIPPED_SIGNATURE } from '../../shared/jwt/stripped-signature.js';
 
@@ -40,7 +41,6 @@ export interface TokenSummary {
   signature?: 'present' | 'removed-by-google' | 'empty';
 }
 
-const GOOGLE_ISSUERS = new Set(['https://accounts.google.com', 'accounts.google.com']);
 const SHOWN_CLAIMS = ['iss', 'aud', 'azp', 'sub', 'email', 'email_verified', 'iat', 'exp', 'nbf'] as const;
 
 /** `value` without surrounding white space, and without `Bearer ` (or a whole `Authorization: Bearer ` header) before it. */

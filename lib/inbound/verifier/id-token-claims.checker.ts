@@ -3,7 +3,7 @@ import { describeValue as describe, rejectToken as reject } from '../../shared/e
 import { checkTimeClaims, deepFreeze, type CheckedClaims } from './checked-claims.js';
 
 /** Google's two spellings of its issuer. */
-const GOOGLE_ISSUERS = new Set(['https://accounts.google.com', 'accounts.google.com']);
+export const GOOGLE_ISSUERS: ReadonlySet<string> = new Set(['https://accounts.google.com', 'accounts.google.com']);
 
 /**
  * Checks issuer, audience, subject, time claims (with the configured leeway) and, when
